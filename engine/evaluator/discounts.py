@@ -1,0 +1,223 @@
+"""Discounts: one negative line per discounted line, and invoice-level discounts.
+
+A grant (from the data, or every subscription for an `automatic` discount) opens a window: `for
+N months` from its start, `until` a date (inclusive), or `permanent`. A line is discounted in
+proportion to the days of its service period inside the window. Discounts apply in ascending
+`order` (then code); each percent applies to what is left of the line after the previous ones;
+a discount never takes a line past zero unless `allow_negative`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from fractions import Fraction
+
+from engine.calendar import Period, add_months
+from engine.catalogue import Discount, where
+from engine.evaluator.charges import Charge, RunContext, fmt_money, fmt_num
+from engine.evaluator.recurring import months_between
+from engine.evaluator.values import Value
+from engine.invoice import TraceStep
+from engine.model import Customer, DataSet, Subscription
+
+
+@dataclass(frozen=True)
+class Grant:
+    discount: Discount
+    start: date
+    subscription_id: str | None
+    source: str
+
+    @property
+    def window(self) -> Period | None:
+        d = self.discount
+        if d.months is not None:
+            end = add_months(self.start, d.months)
+        elif d.days is not None:
+            end = self.start + timedelta(days=d.days)
+        elif d.until is not None:
+            end = d.until + timedelta(days=1)
+        else:
+            end = date.max
+        return Period(self.start, end) if self.start < end else None
+
+    def window_text(self) -> str:
+        d = self.discount
+        if d.months is not None:
+            return f"for {d.months} months from {self.start.isoformat()}"
+        if d.days is not None:
+            return f"for {d.days} days from {self.start.isoformat()}"
+        if d.until is not None:
+            return f"from {self.start.isoformat()} until {d.until.isoformat()}"
+        return f"permanent from {self.start.isoformat()}"
+
+
+def grants_for(ctx: RunContext, customer: Customer, data: DataSet) -> list[Grant]:
+    cat = ctx.catalogue
+    grants: list[Grant] = []
+    for g in data.discounts_by_customer.get(customer.customer_id, ()):
+        d = cat.discounts.get(g.discount)
+        if d is not None:
+            grants.append(Grant(d, g.start_date, g.subscription_id, f"data: discounts grant {g.grant_id}"))
+    automatic = [d for d in cat.discounts.values() if d.automatic]
+    if automatic:
+        for sub in data.subscriptions_by_customer.get(customer.customer_id, ()):
+            for d in automatic:
+                grants.append(Grant(d, sub.start_date, sub.subscription_id, f"automatic for subscription {sub.subscription_id}"))
+    return sorted(grants, key=lambda g: (g.discount.order, g.discount.code, g.start, g.subscription_id or ""))
+
+
+def _targets(d: Discount, charge: Charge) -> bool:
+    t = d.target
+    if t.kind == "product":
+        return charge.product is not None and charge.product.code in t.names
+    if t.kind == "family":
+        return charge.family is not None and charge.family in t.names
+    return t.kind == "line"
+
+
+def _volume(ctx: RunContext, d: Discount, subs: tuple[Subscription, ...]) -> Fraction:
+    total = Fraction(0)
+    on = ctx.period.start
+    for s in subs:
+        product = ctx.catalogue.products.get(s.product)
+        if product is None or not s.is_active_on(on):
+            continue
+        t = d.target
+        if (
+            (t.kind == "product" and product.code in t.names)
+            or (t.kind == "family" and product.family in t.names)
+            or t.kind in ("line", "invoice")
+        ):
+            total += Fraction(s.quantity_on(on))
+    return total
+
+
+def line_discounts(ctx: RunContext, customer: Customer, data: DataSet, charges: list[Charge]) -> list[Charge]:
+    """Discount lines for the customer's charges (not invoice-level ones)."""
+    grants = [g for g in grants_for(ctx, customer, data) if g.discount.target.kind != "invoice"]
+    if not grants:
+        return []
+    subs = data.subscriptions_by_customer.get(customer.customer_id, ())
+    subs_by_id = {s.subscription_id: s for s in subs}
+    out: list[Charge] = []
+    for charge in charges:
+        if charge.kind not in ("recurring", "regularisation", "usage", "one_shot") or charge.period is None:
+            continue
+        remaining = charge.exact
+        for grant in grants:
+            d = grant.discount
+            if grant.subscription_id is not None and grant.subscription_id != charge.subscription_id:
+                continue
+            if not _targets(d, charge):
+                continue
+            window = grant.window
+            inside = window.intersect(charge.period) if window else None
+            if inside is None:
+                continue
+            overlap = Fraction(inside.days, charge.period.days)
+            sub = subs_by_id.get(charge.subscription_id or "")
+            if d.when is not None:
+                env: dict[str, Value] = dict(ctx.catalogue.consts)
+                commitment = ctx.catalogue.commitments.get(sub.commitment) if sub and sub.commitment else None
+                env.update(
+                    quantity=abs(charge.quantity),
+                    volume=_volume(ctx, d, subs),
+                    commitment_months=Fraction(commitment.duration_months if commitment else 0),
+                    months_since_start=Fraction(
+                        months_between(sub.start_date, charge.period.start) if sub and sub.start_date < charge.period.start else 0
+                    ),
+                )
+                if not ctx.pricer.expr(d.when, env):
+                    continue
+            if d.percent is not None:
+                rate = ctx.pricer.expr(d.percent, ctx.catalogue.consts)
+                assert isinstance(rate, Fraction)
+                amount = -rate * remaining * overlap
+                how = f"{fmt_num(rate * 100)}% of {fmt_money(remaining)}"
+            else:
+                assert d.fixed is not None
+                fixed = ctx.pricer.expr(d.fixed, ctx.catalogue.consts)
+                assert isinstance(fixed, Fraction)
+                sign = 1 if remaining >= 0 else -1
+                amount = -fixed * abs(charge.share) * overlap * sign
+                how = f"{fmt_money(fixed)} per period" + (f" x {fmt_num(abs(charge.share))} of the period" if abs(charge.share) != 1 else "")
+            clamped = ""
+            if not d.allow_negative:
+                if remaining >= 0 and amount < -remaining:
+                    amount, clamped = -remaining, " (limited to the line: a discount never makes it negative)"
+                elif remaining < 0 and amount > -remaining:
+                    amount, clamped = -remaining, " (limited to the credit)"
+            if amount == 0:
+                continue
+            overlap_text = "" if overlap == 1 else f" x {inside.days}/{charge.period.days} days in the discount window"
+            trace = [
+                TraceStep(
+                    rule=f"discount {d.code}",
+                    text=f"{d.label}: {how}{overlap_text}{clamped}; granted {grant.window_text()} ({grant.source})",
+                    source=where(d.span),
+                ),
+                TraceStep(rule="discounted line", text=f"{charge.description}, {charge.period.label()}", source=charge.rule),
+            ]
+            out.append(
+                Charge(
+                    kind="discount",
+                    customer=customer,
+                    product=charge.product,
+                    description=f"{d.label} ({charge.description})",
+                    quantity=Fraction(1),
+                    unit_price=amount,
+                    exact=amount,
+                    period=charge.period,
+                    rule=f"discount {d.code} ({where(d.span)})",
+                    trace=trace,
+                    explain_formula=how + overlap_text,
+                    vat=charge.vat,
+                    subscription_id=charge.subscription_id,
+                    site_id=charge.site_id,
+                    account_id=charge.account_id,
+                    parent=charge,
+                    sort_extra=(d.order, d.code),
+                )
+            )
+            remaining += amount
+    return out
+
+
+def invoice_discount_amounts(
+    ctx: RunContext,
+    grant: Grant,
+    bases: dict[tuple[str, Decimal], Decimal],
+    first_invoice: bool,
+) -> tuple[list[tuple[tuple[str, Decimal], Fraction]], str] | None:
+    """Split an invoice-level discount across VAT groups. Fixed amounts go on the customer's
+    first invoice only; percent discounts on every invoice."""
+    d = grant.discount
+    window = grant.window
+    inside = window.intersect(ctx.period) if window else None
+    if inside is None:
+        return None
+    overlap = Fraction(inside.days, ctx.period.days)
+    net = sum((Fraction(v) for v in bases.values()), Fraction(0))
+    if net <= 0 and not d.allow_negative:
+        return None
+    keys = sorted(bases, key=lambda k: (-bases[k], k))
+    if d.percent is not None:
+        rate = ctx.pricer.expr(d.percent, ctx.catalogue.consts)
+        assert isinstance(rate, Fraction)
+        parts = [(k, -rate * Fraction(bases[k]) * overlap) for k in keys]
+        return [p for p in parts if p[1] != 0], f"{fmt_num(rate * 100)}% of the invoice"
+    if not first_invoice:
+        return None
+    assert d.fixed is not None
+    fixed = ctx.pricer.expr(d.fixed, ctx.catalogue.consts)
+    assert isinstance(fixed, Fraction)
+    total = fixed * overlap
+    if not d.allow_negative and total > net:
+        total = net
+    if net == 0:
+        return None
+    parts = [(k, -total * Fraction(bases[k]) / net) for k in keys]
+    return [p for p in parts if p[1] != 0], f"{fmt_money(fixed)} on the invoice"

@@ -1,0 +1,254 @@
+"""From a customer's charges to invoices: tax regime, segmentation, order, rounding, totals.
+
+Rounding points (docs/semantics.md): each line's exact amount is rounded once with the ruleset's
+`line` rule (default HALF_UP to 0.01); VAT is computed per (category, rate) on the sum of the
+rounded lines and rounded once with the `vat` rule (EN 16931 BR-CO-17); totals are sums.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal
+from fractions import Fraction
+
+from engine.catalogue import EU_COUNTRIES, Catalogue, VatRate, where
+from engine.evaluator.charges import KIND_RANK, Charge, RunContext, fmt_money, fraction_to_decimal
+from engine.evaluator.discounts import Grant, invoice_discount_amounts
+from engine.invoice import Invoice, InvoiceLine, TraceStep, VatSubtotal
+from engine.model import Customer
+from engine.money import RoundingRule
+
+ZERO = Decimal(0)
+
+
+def tax_regime(cat: Catalogue, customer: Customer) -> tuple[str, VatRate | None, str | None]:
+    """('domestic', None, None) or the rule replacing every line's VAT for this customer."""
+    country = customer.country.upper()
+    if country == cat.country.upper():
+        return "domestic", None, None
+    if country in EU_COUNTRIES and customer.vat_number and "reverse_charge" in cat.taxes:
+        rule = cat.taxes["reverse_charge"]
+        return "reverse_charge", VatRate("reverse_charge", Decimal(0), rule.category, rule.mention, rule.span), where(rule.span)
+    if country not in EU_COUNTRIES and "export" in cat.taxes:
+        rule = cat.taxes["export"]
+        return "export", VatRate("export", Decimal(0), rule.category, rule.mention, rule.span), where(rule.span)
+    return "domestic", None, None
+
+
+def _unit_price(cat: Catalogue, x: Fraction) -> Decimal:
+    rule = cat.rounding.unit_price
+    if rule is not None:
+        return rule.apply(x)
+    return fraction_to_decimal(x, 6)
+
+
+def to_line(cat: Catalogue, c: Charge, vat: VatRate, regime_source: str | None) -> InvoiceLine:
+    rule: RoundingRule = cat.rounding.line
+    amount = rule.apply(c.exact)
+    trace = list(c.trace)
+    if regime_source is not None:
+        trace.append(
+            TraceStep(rule="vat", text=f"{vat.name}: {vat.category} {vat.rate}% ({vat.mention or ''})".rstrip(" ()"), source=regime_source)
+        )
+    else:
+        trace.append(TraceStep(rule="vat", text=f"{vat.name}: {vat.category} {vat.rate}%", source=where(vat.span)))
+    exact_text = fmt_money(c.exact) if fraction_to_decimal(c.exact, 6) == c.exact else f"{c.exact.numerator}/{c.exact.denominator}"
+    trace.append(
+        TraceStep(
+            rule="rounding",
+            text=f"{exact_text} -> {amount} ({rule.describe()}, at the line)",
+            source=where(cat.rounding.line_span) if cat.rounding.line_span else "default: HALF_UP to 0.01 at the line",
+        )
+    )
+    period_text = c.period.label() if c.period is not None else ""
+    explain = ", ".join(x for x in (c.description, period_text) if x)
+    explain += f", {c.explain_formula} = {amount} ({c.rule.split('(')[-1].rstrip(')')})"
+    return InvoiceLine(
+        kind=c.kind,
+        description=c.description,
+        product=c.product.code if c.product else None,
+        family=c.family,
+        quantity=fraction_to_decimal(c.quantity, 6),
+        unit_price=_unit_price(cat, c.unit_price),
+        amount=amount,
+        vat_category=vat.category,
+        vat_rate=vat.rate,
+        period_start=c.period.start if c.period else None,
+        period_end=c.period.last_day if c.period else None,
+        rule=c.rule,
+        trace=tuple(trace),
+        explain=explain,
+        subscription_id=c.subscription_id,
+        site_id=c.site_id,
+        account_id=c.account_id,
+        accounting_code=c.product.accounting if c.product else None,
+        cost=None if c.cost is None else rule.apply(c.cost),
+        records=c.records,
+    )
+
+
+def _group_key(c: Charge, group_by: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    parts: list[tuple[str, str]] = []
+    for g in group_by:
+        if g == "site" and c.site_id:
+            parts.append(("site", c.site_id))
+        elif g == "account" and c.account_id:
+            parts.append(("account", c.account_id))
+        elif g == "family" and c.family:
+            parts.append(("family", c.family))
+    return tuple(parts)
+
+
+def _order_key(c: Charge, order_by: tuple[str, ...]) -> tuple[object, ...]:
+    key: list[object] = []
+    for o in order_by:
+        if o == "site":
+            key.append(c.site_id or "")
+        elif o == "account":
+            key.append(c.account_id or "")
+        elif o == "family":
+            key.append(c.family or "~")
+        elif o == "product":
+            key.append(c.product.code if c.product else "~")
+        elif o == "kind":
+            key.append(KIND_RANK.get(c.kind, 9))
+        elif o == "start":
+            key.append(c.period.start.isoformat() if c.period else "")
+    key.extend(
+        [
+            c.product.code if c.product else "~",
+            c.period.start.isoformat() if c.period else "",
+            KIND_RANK.get(c.kind, 9),
+            c.subscription_id or "",
+            *[str(x) for x in c.sort_extra],
+            c.description,
+        ]
+    )
+    return tuple(key)
+
+
+def build_invoices(
+    ctx: RunContext,
+    customer: Customer,
+    charges: list[Charge],
+    invoice_grants: list[Grant],
+) -> list[Invoice]:
+    cat = ctx.catalogue
+    rule = cat.invoicing_for(customer.segment)
+    regime, override, regime_source = tax_regime(cat, customer)
+    groups: dict[tuple[tuple[str, str], ...], list[Charge]] = defaultdict(list)
+    for c in charges:
+        owner = c.parent or c
+        groups[_group_key(owner, rule.group_by)].append(c)
+    invoices: list[Invoice] = []
+    for index, key in enumerate(sorted(groups)):
+        members = groups[key]
+
+        def sort_key(c: Charge) -> tuple[object, ...]:
+            owner = c.parent or c
+            return (_order_key(owner, rule.order_by), 0 if c.parent is None else 1, *[str(x) for x in c.sort_extra])
+
+        ordered = sorted(members, key=sort_key)
+        lines = [to_line(cat, c, override or c.vat, regime_source if override else None) for c in ordered]
+        lines.extend(_invoice_discount_lines(ctx, lines, invoice_grants, index == 0, override, regime_source))
+        invoices.append(_invoice(ctx, customer, key, lines, override))
+    return invoices
+
+
+def _invoice_discount_lines(
+    ctx: RunContext,
+    lines: list[InvoiceLine],
+    grants: list[Grant],
+    first_invoice: bool,
+    override: VatRate | None,
+    regime_source: str | None,
+) -> list[InvoiceLine]:
+    cat = ctx.catalogue
+    out: list[InvoiceLine] = []
+    for grant in grants:
+        bases: dict[tuple[str, Decimal], Decimal] = defaultdict(Decimal)
+        for line in lines + out:
+            bases[(line.vat_category, line.vat_rate)] += line.amount
+        split = invoice_discount_amounts(ctx, grant, dict(bases), first_invoice)
+        if split is None:
+            continue
+        parts, how = split
+        rounded = [cat.rounding.line.apply(x) for _, x in parts]
+        # Fixed amounts: the rounded parts must add up to the rounded whole (largest base absorbs it).
+        whole = cat.rounding.line.apply(sum((x for _, x in parts), Fraction(0)))
+        if rounded:
+            rounded[0] += whole - sum(rounded, ZERO)
+        d = grant.discount
+        for (vat_key, exact), amount in zip(parts, rounded, strict=True):
+            if amount == 0:
+                continue
+            category, rate = vat_key
+            out.append(
+                InvoiceLine(
+                    kind="invoice_discount",
+                    description=d.label + (f" (VAT {rate}%)" if len(parts) > 1 else ""),
+                    product=None,
+                    family=None,
+                    quantity=Decimal(1),
+                    unit_price=amount,
+                    amount=amount,
+                    vat_category=category,
+                    vat_rate=rate,
+                    period_start=ctx.period.start,
+                    period_end=ctx.period.last_day,
+                    rule=f"discount {d.code} ({where(d.span)})",
+                    trace=(
+                        TraceStep(
+                            rule=f"discount {d.code}",
+                            text=f"{d.label}: {how}, share of the {category} {rate}% base ({fmt_money(exact)} exact); granted {grant.window_text()} ({grant.source})",
+                            source=where(d.span),
+                        ),
+                    ),
+                    explain=f"{d.label}, {ctx.period.label()}, {how} = {amount} ({where(d.span)})",
+                )
+            )
+    return out
+
+
+def _invoice(
+    ctx: RunContext,
+    customer: Customer,
+    key: tuple[tuple[str, str], ...],
+    lines: list[InvoiceLine],
+    override: VatRate | None,
+) -> Invoice:
+    cat = ctx.catalogue
+    bases: dict[tuple[str, Decimal], Decimal] = defaultdict(Decimal)
+    mentions_by_key: dict[tuple[str, Decimal], str | None] = {}
+    vat_by_cat = {(v.category, v.rate): v.mention for v in cat.vat_rates.values()}
+    for line in lines:
+        k = (line.vat_category, line.vat_rate)
+        bases[k] += line.amount
+        mentions_by_key[k] = override.mention if override else vat_by_cat.get(k)
+    breakdown = []
+    for k in sorted(bases, key=lambda k: (-k[1], k[0])):
+        base = bases[k]
+        vat = cat.rounding.vat.apply(Fraction(base) * Fraction(k[1]) / 100)
+        breakdown.append(VatSubtotal(category=k[0], rate=k[1], base=base, vat=vat, mention=mentions_by_key.get(k)))
+    total_excl = sum((line.amount for line in lines), ZERO)
+    total_vat = sum((v.vat for v in breakdown), ZERO)
+    mentions = tuple(sorted({v.mention for v in breakdown if v.mention}))
+    invoice_key = customer.customer_id + "".join(f"/{a}:{b}" for a, b in key)
+    parts = dict(key)
+    return Invoice(
+        invoice_key=invoice_key,
+        customer_id=customer.customer_id,
+        customer_name=customer.legal_name,
+        site_id=parts.get("site"),
+        account_id=parts.get("account"),
+        family=parts.get("family"),
+        period=ctx.period_text,
+        issue_date=ctx.period.start,
+        currency=cat.currency,
+        lines=tuple(lines),
+        vat_breakdown=tuple(breakdown),
+        total_excl_vat=total_excl,
+        total_vat=total_vat,
+        total_incl_vat=total_excl + total_vat,
+        mentions=mentions,
+    )

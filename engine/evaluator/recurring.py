@@ -1,0 +1,482 @@
+"""Recurring charges of a subscription for one run: in advance, regularisation, in arrears.
+
+See docs/semantics.md "The billing run and its periods". A billing period is charged in
+*pieces*: the parts of the period with one quantity and one price version. In advance, the
+pieces come from the subscription's state on the period's first day; actually served pieces come
+from every activation, termination and quantity change. The regularisation of a period is,
+interval by interval, actual minus advance, so the lines of a period always add up (exactly,
+before rounding) to the prorated charge of what was really served.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from fractions import Fraction
+
+from dsl import nodes as n
+from engine.calendar import (
+    Period,
+    add_months,
+    billing_period_containing,
+    billing_periods_starting_in,
+)
+from engine.catalogue import PriceVersion, Product, where
+from engine.evaluator.charges import (
+    ONE_DAY,
+    Charge,
+    RunContext,
+    fmt_money,
+    fmt_num,
+    subscription_trace,
+)
+from engine.invoice import TraceStep
+from engine.model import Customer, Subscription
+from engine.proration import ProrationMethod, ProrationPolicy, describe_fraction, served_fraction
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Part of a billing period with one quantity and one price."""
+
+    span: Period
+    quantity: Fraction
+    version: PriceVersion | None
+    pricelist: str | None
+
+
+def periods_closing_in(product: Product, window: Period) -> Iterator[Period]:
+    """Billing periods that end within (window.start, window.end]: regularised or billed in arrears."""
+    bp = billing_period_containing(product.periodicity, product.anchor, window.start)
+    while bp.start < window.end:
+        if window.start < bp.end <= window.end:
+            yield bp
+        bp = billing_period_containing(product.periodicity, product.anchor, bp.end)
+
+
+def _split_by_price(ctx: RunContext, product: Product, span: Period) -> list[Period]:
+    cuts = [d for d in ctx.catalogue.prices.change_dates.get(product.code, ()) if span.start < d < span.end]
+    bounds = [span.start, *cuts, span.end]
+    return [Period(a, b) for a, b in zip(bounds, bounds[1:], strict=False)]
+
+
+def _pieces(
+    ctx: RunContext,
+    customer: Customer,
+    sub: Subscription,
+    product: Product,
+    segments: list[tuple[Period, Fraction]],
+) -> list[Piece]:
+    pricelist = ctx.catalogue.pricelist_for(customer.pricelist, customer.segment)
+    out: list[Piece] = []
+    for seg, qty in segments:
+        for part in _split_by_price(ctx, product, seg):
+            version, lst = ctx.catalogue.prices.pricing_on(pricelist, product.code, part.start, sub.start_date)
+            out.append(Piece(part, qty, version, lst))
+    return out
+
+
+def actual_pieces(ctx: RunContext, customer: Customer, sub: Subscription, product: Product, bp: Period) -> list[Piece]:
+    segments = [(p, Fraction(q)) for p, q in sub.segments(bp)]
+    if product.proration.method is ProrationMethod.NONE and segments:
+        # The whole period at the quantity of its first served day.
+        segments = [(bp, segments[0][1])]
+    return _pieces(ctx, customer, sub, product, segments)
+
+
+def advance_pieces(ctx: RunContext, customer: Customer, sub: Subscription, product: Product, bp: Period) -> list[Piece]:
+    if not sub.is_active_on(bp.start):
+        return []
+    return _pieces(ctx, customer, sub, product, [(bp, Fraction(sub.quantity_on(bp.start)))])
+
+
+def period_amount(ctx: RunContext, sub: Subscription, piece: Piece) -> Fraction:
+    """The charge for a whole billing period at the piece's quantity and price."""
+    if sub.unit_price is not None:
+        return piece.quantity * Fraction(sub.unit_price)
+    if piece.version is None:
+        return Fraction(0)
+    return ctx.pricer.period_amount(piece.version.pricing, piece.quantity, ctx.catalogue.consts)
+
+
+def unit_price_of(ctx: RunContext, sub: Subscription, piece: Piece) -> Fraction:
+    if sub.unit_price is not None:
+        return Fraction(sub.unit_price)
+    if piece.version is None:
+        return Fraction(0)
+    up = ctx.pricer.unit_price(piece.version.pricing, ctx.catalogue.consts)
+    if up is not None:
+        return up
+    amount = period_amount(ctx, sub, piece)
+    return amount / piece.quantity if piece.quantity else amount
+
+
+def _no_minimum(policy: ProrationPolicy) -> ProrationPolicy:
+    return ProrationPolicy(policy.name, policy.method, 0) if policy.minimum_days else policy
+
+
+def _price_step(ctx: RunContext, sub: Subscription, piece: Piece, product: Product) -> TraceStep:
+    if sub.unit_price is not None:
+        return TraceStep(
+            rule="price",
+            text=f"contract price {fmt_money(Fraction(sub.unit_price))} per unit (subscription {sub.subscription_id})",
+            source="data: subscriptions.unit_price",
+        )
+    if piece.version is None:
+        return TraceStep(rule="price", text="no price in force", source=where(product.span))
+    origin = f"price list {piece.pricelist}" if piece.pricelist else "base price"
+    if piece.version.since is not None:
+        origin += f", in force from {piece.version.since.isoformat()}"
+        if piece.version.new_only:
+            origin += " for new subscriptions"
+    amount = period_amount(ctx, sub, piece)
+    up = ctx.pricer.unit_price(piece.version.pricing, ctx.catalogue.consts)
+    if up is not None:
+        text = f"{product.code}: {fmt_money(up)} per unit per period ({origin})"
+    else:
+        kind = type(piece.version.pricing).__name__.replace("Pricing", "").lower()
+        text = f"{product.code}: {kind} price for quantity {fmt_num(piece.quantity)} = {fmt_money(amount)} per period ({origin})"
+    return TraceStep(rule="price", text=text, source=where(piece.version.span))
+
+
+def _formula(qty: Fraction, unit_price: Fraction, frac_text: str | None) -> str:
+    parts = []
+    if qty != 1:
+        parts.append(fmt_num(qty))
+    if frac_text:
+        parts.append(frac_text)
+    parts.append(fmt_money(unit_price))
+    return " x ".join(parts)
+
+
+def _line_for_piece(
+    ctx: RunContext,
+    customer: Customer,
+    sub: Subscription,
+    product: Product,
+    bp: Period,
+    piece: Piece,
+    kind: str,
+    note: str,
+) -> Charge:
+    policy = _no_minimum(product.proration)
+    share = served_fraction(policy, bp, piece.span)
+    full = period_amount(ctx, sub, piece)
+    exact = full * share
+    partial = share != 1
+    frac_text = describe_fraction(policy, bp, piece.span) if partial else None
+    up = unit_price_of(ctx, sub, piece)
+    # Unit pricing shows quantity x unit price; other models show the period amount once.
+    if sub.unit_price is None and (piece.version is None or ctx.pricer.unit_price(piece.version.pricing, ctx.catalogue.consts) is None):
+        qty, up = Fraction(1), full
+    else:
+        qty = piece.quantity
+    trace = [subscription_trace(sub), _price_step(ctx, sub, piece, product)]
+    trace.append(
+        TraceStep(
+            rule="proration",
+            text=(
+                f"{piece.span.label()}: {frac_text} of {bp.label()} ({policy.name}, {policy.method.value})"
+                if partial
+                else f"{bp.label()}: whole period"
+            ),
+            source=where(product.proration_span) if product.proration_span else "default: actual days",
+        )
+    )
+    trace.append(TraceStep(rule="billing", text=note, source=where(product.span)))
+    cost = None
+    if product.cost is not None:
+        cost_value = ctx.pricer.expr(product.cost, ctx.catalogue.consts)
+        if isinstance(cost_value, Fraction):
+            cost = cost_value * piece.quantity * share
+    return Charge(
+        kind=kind,
+        customer=customer,
+        product=product,
+        description=product.label,
+        quantity=qty,
+        unit_price=up,
+        exact=exact,
+        period=piece.span,
+        rule=f"product {product.code} ({where(piece.version.span if piece.version else product.span)})",
+        trace=trace,
+        explain_formula=_formula(qty, up, frac_text),
+        vat=ctx.catalogue.vat_rates[product.vat],
+        subscription_id=sub.subscription_id,
+        site_id=sub.site_id,
+        account_id=sub.account_id,
+        share=share,
+        cost=cost,
+    )
+
+
+def _regularisation(
+    ctx: RunContext, customer: Customer, sub: Subscription, product: Product, bp: Period
+) -> list[Charge]:
+    actual = actual_pieces(ctx, customer, sub, product, bp)
+    advance = advance_pieces(ctx, customer, sub, product, bp)
+    bounds = sorted({bp.start, bp.end} | {p.span.start for p in actual + advance} | {p.span.end for p in actual + advance})
+    policy = _no_minimum(product.proration)
+
+    def at(pieces: list[Piece], d: date) -> Piece | None:
+        for p in pieces:
+            if p.span.start <= d < p.span.end:
+                return p
+        return None
+
+    # Elementary intervals with the same (actual, advance) state are merged into one line.
+    runs: list[tuple[Period, Piece | None, Piece | None]] = []
+    for a, b in zip(bounds, bounds[1:], strict=False):
+        pa, pb = at(actual, a), at(advance, a)
+        key = (
+            (pa.quantity, pa.version) if pa else None,
+            (pb.quantity, pb.version) if pb else None,
+        )
+        if runs and runs[-1][0].end == a:
+            last = runs[-1]
+            last_key = (
+                (last[1].quantity, last[1].version) if last[1] else None,
+                (last[2].quantity, last[2].version) if last[2] else None,
+            )
+            if last_key == key:
+                runs[-1] = (Period(last[0].start, b), pa, pb)
+                continue
+        runs.append((Period(a, b), pa, pb))
+
+    charges: list[Charge] = []
+    for span, pa, pb in runs:
+        amount_a = period_amount(ctx, sub, Piece(span, pa.quantity, pa.version, pa.pricelist)) if pa else Fraction(0)
+        amount_b = period_amount(ctx, sub, Piece(span, pb.quantity, pb.version, pb.pricelist)) if pb else Fraction(0)
+        if amount_a == amount_b:
+            continue
+        if pa is not None and pb is None:
+            charges.append(
+                _line_for_piece(
+                    ctx, customer, sub, product, bp, Piece(span, pa.quantity, pa.version, pa.pricelist),
+                    "regularisation", f"regularisation of {bp.label()} (in advance): service from {span.start.isoformat()} not yet billed",
+                )
+            )
+            continue
+        if pa is None and pb is not None:
+            credit = _line_for_piece(
+                ctx, customer, sub, product, bp, Piece(span, pb.quantity, pb.version, pb.pricelist),
+                "regularisation", f"credit on {bp.label()} (billed in advance): no service from {span.start.isoformat()}",
+            )
+            credit.exact = -credit.exact
+            credit.quantity = -credit.quantity
+            credit.description = f"{product.label} (credit)"
+            credit.explain_formula = "-" + credit.explain_formula if credit.explain_formula else ""
+            credit.share = -credit.share
+            if credit.cost is not None:
+                credit.cost = -credit.cost
+            charges.append(credit)
+            continue
+        assert pa is not None and pb is not None
+        share = served_fraction(policy, bp, span)
+        delta_full = amount_a - amount_b
+        frac_text = describe_fraction(policy, bp, span) if share != 1 else None
+        unit_a = unit_price_of(ctx, sub, pa)
+        unit_b = unit_price_of(ctx, sub, pb)
+        unit_based = sub.unit_price is not None or (
+            pa.version is not None
+            and ctx.pricer.unit_price(pa.version.pricing, ctx.catalogue.consts) is not None
+        )
+        if unit_based and unit_a == unit_b:
+            qty, up = pa.quantity - pb.quantity, unit_a
+        else:
+            qty, up = Fraction(1), delta_full
+        what = (
+            f"quantity {fmt_num(pb.quantity)} -> {fmt_num(pa.quantity)}"
+            if pa.quantity != pb.quantity
+            else "price change"
+        )
+        trace = [
+            subscription_trace(sub),
+            _price_step(ctx, sub, pa, product),
+            TraceStep(
+                rule="regularisation",
+                text=f"{span.label()}: {what}; billed in advance {fmt_money(amount_b)} per period, due {fmt_money(amount_a)}",
+                source=where(product.span),
+            ),
+            TraceStep(
+                rule="proration",
+                text=f"{span.label()}: {frac_text or 'whole period'} of {bp.label()} ({policy.name})",
+                source=where(product.proration_span) if product.proration_span else "default: actual days",
+            ),
+        ]
+        charges.append(
+            Charge(
+                kind="regularisation",
+                customer=customer,
+                product=product,
+                description=f"{product.label} ({what})",
+                quantity=qty,
+                unit_price=up,
+                exact=delta_full * share,
+                period=span,
+                rule=f"product {product.code} ({where(pa.version.span if pa.version else product.span)})",
+                trace=trace,
+                explain_formula=_formula(qty, up, frac_text),
+                vat=ctx.catalogue.vat_rates[product.vat],
+                subscription_id=sub.subscription_id,
+                site_id=sub.site_id,
+                account_id=sub.account_id,
+                share=share if delta_full >= 0 else -share,
+            )
+        )
+    charges.extend(_minimum_period(ctx, customer, sub, product, bp, actual))
+    return charges
+
+
+def _minimum_period(
+    ctx: RunContext, customer: Customer, sub: Subscription, product: Product, bp: Period, actual: list[Piece]
+) -> list[Charge]:
+    """A minimum billable period tops up a partly served period served less than the minimum."""
+    minimum = product.proration.minimum_days
+    if not minimum or not actual or product.proration.method is ProrationMethod.NONE:
+        return []
+    policy = _no_minimum(product.proration)
+    served = sum(served_fraction(policy, bp, p.span) for p in actual)
+    if served >= 1:
+        return []
+    target = served_fraction(product.proration, bp, Period(actual[0].span.start, actual[-1].span.end))
+    missing = target - served
+    if missing <= 0:
+        return []
+    last = actual[-1]
+    full = period_amount(ctx, sub, last)
+    charge = _line_for_piece(ctx, customer, sub, product, bp, last, "regularisation", "minimum billable period")
+    charge.exact = full * missing
+    charge.share = missing
+    charge.description = f"{product.label} (minimum billable period {minimum} days)"
+    charge.explain_formula = f"minimum {minimum} days: {fmt_num(missing)} of the period x {fmt_money(full)}"
+    charge.trace.append(
+        TraceStep(
+            rule="proration",
+            text=f"minimum billable period {minimum} days: served share {fmt_num(served)}, billed {fmt_num(target)}",
+            source=where(product.proration_span) if product.proration_span else where(product.span),
+        )
+    )
+    return [charge]
+
+
+def recurring_charges(ctx: RunContext, customer: Customer, sub: Subscription, product: Product) -> list[Charge]:
+    if product.pricing is not None and isinstance(product.pricing, n.PercentPricing):
+        return []  # priced from the other lines: engine.evaluator.run
+    out: list[Charge] = []
+    if product.billing == "in_advance":
+        for bp in billing_periods_starting_in(product.periodicity, product.anchor, ctx.period):
+            for piece in advance_pieces(ctx, customer, sub, product, bp):
+                out.append(
+                    _line_for_piece(
+                        ctx, customer, sub, product, bp, piece, "recurring",
+                        f"billed in advance for {bp.label()} (state on {bp.start.isoformat()})",
+                    )
+                )
+        for bp in periods_closing_in(product, ctx.usage_period):
+            out.extend(_regularisation(ctx, customer, sub, product, bp))
+    else:
+        for bp in periods_closing_in(product, ctx.usage_period):
+            actual = actual_pieces(ctx, customer, sub, product, bp)
+            for piece in actual:
+                out.append(
+                    _line_for_piece(
+                        ctx, customer, sub, product, bp, piece, "recurring", f"billed in arrears for {bp.label()}"
+                    )
+                )
+            out.extend(_minimum_period(ctx, customer, sub, product, bp, actual))
+    return out
+
+
+def months_between(start: date, end: date) -> int:
+    """Whole months from start to end, a started month counting whole (end exclusive)."""
+    m = 0
+    while add_months(start, m) < end:
+        m += 1
+    return m
+
+
+def commitment_end(start: date, duration: int, renewal: int | None, terminated: date) -> date:
+    """End (exclusive) of the commitment term in force on `terminated`, with tacit renewals."""
+    end = add_months(start, duration)
+    while renewal and end <= terminated:
+        end = add_months(end, renewal)
+    return end
+
+
+def termination_fee(ctx: RunContext, customer: Customer, sub: Subscription, product: Product) -> list[Charge]:
+    if sub.commitment is None or sub.end_date is None:
+        return []
+    if not (ctx.usage_period.start <= sub.end_date < ctx.usage_period.end):
+        return []
+    term = ctx.catalogue.commitments.get(sub.commitment)
+    if term is None or term.termination_fee is None:
+        return []
+    start = sub.effective_commitment_start
+    service_end = sub.end_date + ONE_DAY
+    end = commitment_end(start, term.duration_months, term.renewal_months, sub.end_date)
+    if service_end >= end:
+        return []
+    remaining = months_between(service_end, end)
+    elapsed = months_between(start, service_end) if service_end > start else 0
+    pieces = _pieces(ctx, customer, sub, product, [(Period(sub.end_date, service_end), Fraction(sub.quantity_on(sub.end_date)))])
+    period_price = period_amount(ctx, sub, pieces[0]) if pieces else Fraction(0)
+    monthly = period_price / product.periodicity.months
+    env = dict(ctx.catalogue.consts)
+    env.update(
+        remaining_months=Fraction(remaining),
+        elapsed_months=Fraction(elapsed),
+        monthly_price=monthly,
+        commitment_value=monthly * term.duration_months,
+        remaining_value=monthly * remaining,
+    )
+    fee = ctx.pricer.expr(term.termination_fee, env)
+    assert isinstance(fee, Fraction)
+    capped = ""
+    if term.cap is not None:
+        cap = ctx.pricer.expr(term.cap, env)
+        assert isinstance(cap, Fraction)
+        if fee > cap:
+            fee, capped = cap, f", capped at {fmt_money(cap)}"
+    if fee <= 0:
+        return []
+    trace = [
+        subscription_trace(sub),
+        TraceStep(
+            rule=f"commitment {term.name}",
+            text=(
+                f"{term.duration_months} months from {start.isoformat()}"
+                + (f", tacit renewal {term.renewal_months} months" if term.renewal_months else "")
+                + f": term ends {end.isoformat()}, service ended {sub.end_date.isoformat()}"
+            ),
+            source=where(term.span),
+        ),
+        TraceStep(
+            rule="termination_fee",
+            text=(
+                f"remaining_months={remaining}, elapsed_months={elapsed}, monthly_price={fmt_money(monthly)}, "
+                f"commitment_value={fmt_money(monthly * term.duration_months)} -> fee {fmt_money(fee)}{capped}"
+            ),
+            source=where(term.fee_span or term.span),
+        ),
+    ]
+    return [
+        Charge(
+            kind="termination_fee",
+            customer=customer,
+            product=product,
+            description=f"Early termination fee: {product.label} ({term.label}, {remaining} months remaining)",
+            quantity=Fraction(1),
+            unit_price=fee,
+            exact=fee,
+            period=Period(service_end, end),
+            rule=f"commitment {term.name} ({where(term.fee_span or term.span)})",
+            trace=trace,
+            explain_formula=f"{remaining} months remaining -> {fmt_money(fee)}{capped}",
+            vat=ctx.catalogue.vat_rates[product.vat],
+            subscription_id=sub.subscription_id,
+            site_id=sub.site_id,
+            account_id=sub.account_id,
+        )
+    ]

@@ -1,0 +1,193 @@
+"""Invoices as the engine produces them: lines with their traces, VAT breakdown, totals.
+
+These are immutable values. Amounts are `Decimal`, already rounded as the ruleset says; the
+exact (unrounded) amount of a line is kept as a fraction string in its trace so that anyone can
+re-derive the rounding. `to_json_dict` gives the documented JSON schema (docs/output.md):
+amounts as decimal strings, dates ISO.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class TraceStep(BaseModel):
+    """One reason behind a line: which rule did what, and where that rule is written."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rule: str  # "price", "proration", "discount WELCOME", "rounding"...
+    text: str  # in words: "19/30 days (actual days) of 12-30 Nov 2026"
+    source: str  # "rulesets/acme.bareme:42:5", or "data: subscriptions.csv"
+
+    def as_dict(self) -> dict[str, str]:
+        return {"rule": self.rule, "text": self.text, "source": self.source}
+
+
+class InvoiceLine(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    kind: str  # recurring | regularisation | usage | one_shot | discount | invoice_discount
+    #            termination_fee | true_up
+    description: str
+    product: str | None
+    family: str | None
+    quantity: Decimal
+    unit_price: Decimal
+    amount: Decimal  # excl. VAT, rounded
+    vat_category: str
+    vat_rate: Decimal  # percent, e.g. 20
+    period_start: date | None
+    period_end: date | None  # inclusive
+    rule: str  # the rule that priced the line, with its source position
+    trace: tuple[TraceStep, ...]
+    explain: str  # the trace in one sentence
+    subscription_id: str | None = None
+    site_id: str | None = None
+    account_id: str | None = None
+    accounting_code: str | None = None
+    cost: Decimal | None = None  # purchase cost of the line, for margin
+    records: tuple[str, ...] = ()  # usage record ids behind a usage line
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "description": self.description,
+            "product": self.product,
+            "family": self.family,
+            "quantity": str(self.quantity),
+            "unit_price": str(self.unit_price),
+            "amount": str(self.amount),
+            "vat_category": self.vat_category,
+            "vat_rate": str(self.vat_rate),
+            "period_start": self.period_start.isoformat() if self.period_start else None,
+            "period_end": self.period_end.isoformat() if self.period_end else None,
+            "rule": self.rule,
+            "trace": [t.as_dict() for t in self.trace],
+            "explain": self.explain,
+            "subscription_id": self.subscription_id,
+            "site_id": self.site_id,
+            "account_id": self.account_id,
+            "accounting_code": self.accounting_code,
+            "cost": None if self.cost is None else str(self.cost),
+            "records": list(self.records),
+        }
+
+
+class VatSubtotal(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    category: str  # EN 16931 VAT category code: S, Z, E, AE, G, O
+    rate: Decimal
+    base: Decimal  # sum of the line amounts at this rate
+    vat: Decimal  # rounded once, on the base (EN 16931 BR-CO-17)
+    mention: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "category": self.category,
+            "rate": str(self.rate),
+            "base": str(self.base),
+            "vat": str(self.vat),
+            "mention": self.mention,
+        }
+
+
+class Invoice(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    invoice_key: str  # customer and segment: "C042/site:S1"
+    customer_id: str
+    customer_name: str
+    site_id: str | None
+    account_id: str | None
+    family: str | None
+    period: str  # YYYY-MM
+    issue_date: date
+    currency: str
+    lines: tuple[InvoiceLine, ...]
+    vat_breakdown: tuple[VatSubtotal, ...]
+    total_excl_vat: Decimal
+    total_vat: Decimal
+    total_incl_vat: Decimal
+    mentions: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "invoice_key": self.invoice_key,
+            "customer_id": self.customer_id,
+            "customer_name": self.customer_name,
+            "site_id": self.site_id,
+            "account_id": self.account_id,
+            "family": self.family,
+            "period": self.period,
+            "issue_date": self.issue_date.isoformat(),
+            "currency": self.currency,
+            "lines": [line.as_dict() for line in self.lines],
+            "vat_breakdown": [v.as_dict() for v in self.vat_breakdown],
+            "total_excl_vat": str(self.total_excl_vat),
+            "total_vat": str(self.total_vat),
+            "total_incl_vat": str(self.total_incl_vat),
+            "mentions": list(self.mentions),
+        }
+
+
+class RejectedRecord(BaseModel):
+    """A usage record the run could not bill, with why (it is never silently dropped)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    record_id: str
+    line_id: str
+    reason: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"record_id": self.record_id, "line_id": self.line_id, "reason": self.reason}
+
+
+class RunResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    ruleset: str
+    period: str
+    currency: str
+    invoices: tuple[Invoice, ...]
+    usage_read: int = 0
+    usage_billed: int = 0
+    usage_outside_period: int = 0
+    usage_rejected: tuple[RejectedRecord, ...] = ()
+
+    @property
+    def total_excl_vat(self) -> Decimal:
+        return sum((i.total_excl_vat for i in self.invoices), Decimal(0))
+
+    @property
+    def total_vat(self) -> Decimal:
+        return sum((i.total_vat for i in self.invoices), Decimal(0))
+
+    @property
+    def total_incl_vat(self) -> Decimal:
+        return sum((i.total_incl_vat for i in self.invoices), Decimal(0))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ruleset": self.ruleset,
+            "period": self.period,
+            "currency": self.currency,
+            "invoice_count": len(self.invoices),
+            "total_excl_vat": str(self.total_excl_vat),
+            "total_vat": str(self.total_vat),
+            "total_incl_vat": str(self.total_incl_vat),
+            "usage": {
+                "read": self.usage_read,
+                "billed": self.usage_billed,
+                "outside_period": self.usage_outside_period,
+                "rejected": len(self.usage_rejected),
+                "rejected_records": [r.as_dict() for r in self.usage_rejected],
+            },
+            "invoices": [i.as_dict() for i in self.invoices],
+        }
