@@ -29,13 +29,9 @@ class Span:
 NO_SPAN = Span("<generated>", 0, 0, 0, 0)
 
 
-def _span() -> Span:
-    return field(default=NO_SPAN, compare=False, repr=False, kw_only=True)  # type: ignore[return-value]
-
-
 @dataclass(frozen=True, slots=True)
 class Node:
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False, kw_only=True)
 
 
 # ------------------------------------------------------------------------------ expressions

@@ -132,6 +132,8 @@ class _Build(Transformer[Token, Any]):
         )
 
     def _int(self, tok: Token, what: str) -> int:
+        if len(str(tok)) > 12:
+            raise _Invalid(Diagnostic("E012", f"{what} is too large: {str(tok)[:20]}...", self._tsp(tok)))
         if "." in str(tok):
             raise _Invalid(
                 Diagnostic("E012", f"{what} must be a whole number, got {tok}", self._tsp(tok))
@@ -171,6 +173,7 @@ class _Build(Transformer[Token, Any]):
     rounding_target = rounding_mode = tax_kind = proration_method = product_kind = _kw
     billing_mode = periodicity = text_key = tier_mode = flag = group_key = order_key = _kw
     price_unit = day = band_policy = unanswered = scope = currency = unit = boolean = _kw
+    setting_key = _kw
 
     # -------------------------------------------------------------- file and header
     def start(self, meta: Any, c: list[Any]) -> n.RulesetFile:
@@ -474,7 +477,7 @@ class _Build(Transformer[Token, Any]):
     def string(self, meta: Any, c: list[Any]) -> n.StringLit:
         return n.StringLit(_unescape(c[0]), span=self._sp(meta))
 
-    def boolean(self, meta: Any, c: list[Any]) -> n.BoolLit:
+    def bool_lit(self, meta: Any, c: list[Any]) -> n.BoolLit:
         return n.BoolLit(c[0] == "true", span=self._sp(meta))
 
 
@@ -582,12 +585,17 @@ def parse_text(text: str, path: str = "<string>") -> n.RulesetFile:
     except VisitError as e:
         if isinstance(e.orig_exc, _Invalid):
             raise RulesetError([e.orig_exc.diagnostic]) from None
+        if isinstance(e.orig_exc, RecursionError):
+            raise RulesetError(
+                [Diagnostic("E004", "expression nested too deeply", n.Span(path, 1, 1, 1, 2))]
+            ) from None
         raise
     except RecursionError:
         raise RulesetError(
             [Diagnostic("E004", "expression nested too deeply", n.Span(path, 1, 1, 1, 2))]
         ) from None
-    for i, raw_line in enumerate(text.splitlines(), start=1):
+    # Split on "\n" only, as the lexer counts lines (splitlines also splits at \r, \x0c...).
+    for i, raw_line in enumerate(text.split("\n"), start=1):
         # Comments are re-found by a scan that skips strings, so the formatter can keep them.
         col = _comment_column(raw_line)
         if col is not None:
