@@ -520,7 +520,8 @@ def _syntax_diagnostic(e: UnexpectedInput, text: str, path: str) -> Diagnostic:
     except Exception:  # match_examples re-parses snippets; never let it mask the real error
         label = None
     if isinstance(e, UnexpectedCharacters):
-        ch = text[e.pos_in_stream] if 0 <= e.pos_in_stream < len(text) else "?"
+        pos = e.pos_in_stream if e.pos_in_stream is not None else -1
+        ch = text[pos] if 0 <= pos < len(text) else "?"
         expected = _expected_names(set(e.allowed or ()))
         span = n.Span(path, line, column, line, column + 1)
         msg = f"unexpected character {ch!r}"
@@ -597,9 +598,9 @@ def parse_text(text: str, path: str = "<string>") -> n.RulesetFile:
     # Split on "\n" only, as the lexer counts lines (splitlines also splits at \r, \x0c...).
     for i, raw_line in enumerate(text.split("\n"), start=1):
         # Comments are re-found by a scan that skips strings, so the formatter can keep them.
-        col = _comment_column(raw_line)
-        if col is not None:
-            comments.append(n.Comment(i, col + 1, raw_line[col:].rstrip()))
+        found = _comment_column(raw_line)
+        if found is not None:
+            comments.append(n.Comment(i, found + 1, raw_line[found:].rstrip()))
     return n.RulesetFile(result.path, result.decls, tuple(comments), span=result.span)
 
 
