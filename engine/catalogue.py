@@ -372,6 +372,7 @@ def build_catalogue(program: Program) -> Catalogue:
     for d in program.decls():
         if isinstance(d, n.EffectiveDecl):
             for entry in d.entries:
+                pairs: list[tuple[str | None, n.PriceEntry]]
                 if isinstance(entry, n.PriceEntry):
                     pairs = [(None, entry)]
                 else:

@@ -337,7 +337,7 @@ def _minimum_period(
     if not minimum or not actual or product.proration.method is ProrationMethod.NONE:
         return []
     policy = _no_minimum(product.proration)
-    served = sum(served_fraction(policy, bp, p.span) for p in actual)
+    served = sum((served_fraction(policy, bp, p.span) for p in actual), Fraction(0))
     if served >= 1:
         return []
     target = served_fraction(product.proration, bp, Period(actual[0].span.start, actual[-1].span.end))

@@ -64,9 +64,9 @@ def _num(x: Value) -> Fraction:
 
 def call_builtin(func: str, args: list[Value]) -> Value:
     if func == "min":
-        return min(args)  # type: ignore[type-var]
+        return min(args)  # type: ignore[type-var,unused-ignore]
     if func == "max":
-        return max(args)  # type: ignore[type-var]
+        return max(args)  # type: ignore[type-var,unused-ignore]
     if func == "abs":
         return abs(_num(args[0]))
     if func == "ceil":

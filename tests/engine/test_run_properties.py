@@ -72,7 +72,9 @@ def ruleset(draw: st.DrawFn) -> str:
         "proration thirty { method days_30 }",
         "proration whole { method none }",
         "proration min10 { method actual_days minimum 10 days }",
-        "rounding { line 0.01 %s vat 0.01 half_up }" % draw(st.sampled_from(["half_up", "half_even", "down"])),
+        "rounding { line 0.01 MODE vat 0.01 half_up }".replace(
+            "MODE", draw(st.sampled_from(["half_up", "half_even", "down"]))
+        ),
     ]
     for i in range(3):
         parts.append(
@@ -117,8 +119,9 @@ commitment C12 {{
 }}"""
     )
     parts.append(
-        'invoicing { group by customer, %s order by %s }'
-        % (draw(st.sampled_from(["site", "account", "family"])), draw(st.sampled_from(["site, family, product", "product", "kind, start"])))
+        "invoicing { group by customer, GROUP order by ORDER }".replace(
+            "GROUP", draw(st.sampled_from(["site", "account", "family"]))
+        ).replace("ORDER", draw(st.sampled_from(["site, family, product", "product", "kind, start"])))
     )
     return "\n".join(parts) + "\n"
 
