@@ -199,6 +199,11 @@ def run(
     print_run(result, explain)
 
 
+from cli.store_commands import register as register_store_commands  # noqa: E402
+
+register_store_commands(app)
+
+
 def main() -> None:
     try:
         app()

@@ -9,7 +9,10 @@ Contract:
   ones in January.
 - Timestamps without an offset are local time in the given IANA time zone; a local time that
   does not exist (spring-forward gap) is refused, an ambiguous one (autumn fold) is the first
-  occurrence (fold=0, summer time). Parsed timestamps are returned in that time zone.
+  occurrence (fold=0, summer time). Parsed timestamps carry the fixed UTC offset in force in
+  that zone at that instant (``+01:00`` / ``+02:00`` for Paris), never a ZoneInfo: comparison,
+  sorting and hashing of aware datetimes with a ZoneInfo are wrong around the autumn fold
+  (PEP 495), those of fixed offsets are exact.
 - Dates are strict ISO ``YYYY-MM-DD``.
 """
 
@@ -19,7 +22,7 @@ import calendar as _stdlib_calendar
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -233,8 +236,20 @@ _TIMESTAMP_RE = re.compile(
 )
 
 
+def _fixed_offset(dt: datetime) -> datetime:
+    offset = dt.utcoffset()
+    assert offset is not None
+    fixed = _FIXED_OFFSETS.get(offset)
+    if fixed is None:
+        fixed = _FIXED_OFFSETS.setdefault(offset, timezone(offset))
+    return dt.replace(tzinfo=fixed, fold=0)
+
+
+_FIXED_OFFSETS: dict[timedelta, timezone] = {}
+
+
 def parse_timestamp(text: str, tz: str = DEFAULT_TIMEZONE) -> datetime:
-    """Parse an ISO 8601 timestamp into an aware datetime expressed in ``tz``.
+    """Parse an ISO 8601 timestamp into an aware datetime at ``tz``'s local offset.
 
     Accepted: ``2026-11-03T14:05:00+01:00``, ``2026-11-03T14:05:00Z``, ``2026-11-03 14:05``
     (local time in ``tz``), optional seconds and microseconds.
@@ -248,7 +263,7 @@ def parse_timestamp(text: str, tz: str = DEFAULT_TIMEZONE) -> datetime:
     except ValueError:
         raise ValueError(f"invalid timestamp {text!r}: no such date or time") from None
     if parsed.tzinfo is not None:
-        return parsed.astimezone(zone)
+        return _fixed_offset(parsed.astimezone(zone))
     local = parsed.replace(tzinfo=zone, fold=0)
     roundtrip = local.astimezone(UTC).astimezone(zone)
     if roundtrip.replace(tzinfo=None) != parsed:
@@ -256,7 +271,7 @@ def parse_timestamp(text: str, tz: str = DEFAULT_TIMEZONE) -> datetime:
             f"invalid timestamp {text!r}: this local time does not exist in {tz} "
             "(clocks skip it when summer time starts)"
         )
-    return local
+    return _fixed_offset(local)
 
 
 def local_date(dt: datetime, tz: str = DEFAULT_TIMEZONE) -> date:

@@ -1,0 +1,105 @@
+"""A period simulated from the store: data set read back, simulator run, draft stored.
+
+``simulate_period`` is what ``bareme simulate`` does: check the period is not frozen, read the
+data set back (only the usage the period's run needs, see ``engine.store.readback``), take the
+previous period's run (whatever its status) as ``previous``, call ``simulator.simulate``, store
+the ruleset version and the draft run (replacing the period's draft in one transaction).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, select
+
+from engine.pipeline import CompiledRuleset
+from engine.store.db import Store, StoreError
+from engine.store.readback import load_dataset_from_store, usage_window
+from engine.store.rulesets import compile_stored, ruleset_source, store_ruleset
+from engine.store.runs import check_simulable, previous_run, run_result, save_simulation
+from engine.store.schema import CustomerRow, ImportBatch, Ruleset
+
+if TYPE_CHECKING:
+    from simulator import Simulation
+
+__all__ = ["SimulatedRun", "simulate_period"]
+
+
+@dataclass(frozen=True)
+class SimulatedRun:
+    run_id: int
+    period: str
+    replaced_run_id: int | None
+    previous_run_id: int | None
+    simulation: Simulation
+
+
+def simulate_period(
+    store: Store,
+    period: str,
+    compiled: CompiledRuleset | None = None,
+    *,
+    executor: str = "process",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    partitions: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> SimulatedRun:
+    """Simulate ``period`` from the stored data set and store it as the period's draft.
+
+    ``compiled``: the ruleset; default the version stored by the latest import.
+    Raises RunFrozen (approved or emitted period) and StoreError (nothing imported yet).
+    """
+    from simulator import simulate
+
+    with store.snapshot() as session:
+        check_simulable(session, period)  # refuse before any work
+        batch_id = session.scalar(select(func.max(ImportBatch.id)))
+        customers = session.scalar(select(func.count()).select_from(CustomerRow))
+        if batch_id is None or not customers:
+            raise StoreError("no data set in the store: import one first (bareme import DIR)")
+        if compiled is None:
+            batch = session.get(ImportBatch, batch_id)
+            stored = session.get(Ruleset, batch.ruleset_id) if batch and batch.ruleset_id else None
+            if stored is None:
+                raise StoreError("no ruleset stored with the data: give --ruleset FILE")
+            compiled = compile_stored(stored)
+        catalogue = compiled.catalogue
+        before = previous_run(session, period)
+        data = load_dataset_from_store(
+            session,
+            usage_period=usage_window(period, catalogue.timezone),
+            late_after_batch=before.data_batch_id if before is not None else None,
+        )
+        previous = run_result(session, before) if before is not None else None
+        previous_id = before.id if before is not None else None
+
+    simulation = simulate(
+        catalogue,
+        data,
+        period,
+        executor=executor,
+        workers=workers,
+        scheduler=scheduler,
+        partitions=partitions,
+        previous=previous,
+        progress=progress,
+    )
+    source = ruleset_source(compiled)
+    with store.write() as session:
+        ruleset_id = store_ruleset(session, source).id
+    series = catalogue.settings.get("invoice_series")
+    saved = save_simulation(
+        store,
+        period=period,
+        simulation=simulation,
+        ruleset_id=ruleset_id,
+        executor=executor,
+        workers=workers,
+        previous_run_id=previous_id,
+        data_batch_id=batch_id,
+        invoice_series=series if isinstance(series, str) else None,
+    )
+    return SimulatedRun(saved.run_id, period, saved.replaced_run_id, previous_id, simulation)
