@@ -87,6 +87,9 @@ KNOWN_SETTINGS = (
     "payment_terms",
     "late_penalty",
     "recovery_indemnity",
+    "anomaly_variation_percent",
+    "anomaly_variation_amount",
+    "anomaly_idle_months",
     "invoice_series",
 )
 TEXT_SETTINGS = ("seller_name", "seller_address", "invoice_series", "seller_siren", "seller_vat")
@@ -658,9 +661,13 @@ def _check_setting(ctx: Context, out: Out, s: n.Setting) -> None:
             _err(out, "E113", f"invalid SIREN {s.value.value!r}", s.value, "9 digits, Luhn-checked")
         elif s.key == "seller_vat" and not _valid_id("vat", s.value.value):
             _err(out, "E113", f"invalid VAT number {s.value.value!r}", s.value)
-    elif s.key == "recovery_indemnity":
-        t = expect(s.value, ctx.env, out, _is_money, "recovery_indemnity must be money")
-        _nonneg(ctx, out, s.value, t, "recovery_indemnity")
+    elif s.key in ("recovery_indemnity", "anomaly_variation_amount"):
+        t = expect(s.value, ctx.env, out, _is_money, f"{s.key} must be money")
+        _nonneg(ctx, out, s.value, t, s.key)
+    elif s.key == "anomaly_variation_percent":
+        expect(s.value, ctx.env, out, lambda t: t.kind == "percent", "anomaly_variation_percent must be a percentage (30%)")
+    elif s.key == "anomaly_idle_months":
+        expect(s.value, ctx.env, out, lambda t: t.kind == "number", "anomaly_idle_months must be a number of months")
 
 
 def _valid_zone(key: str) -> bool:

@@ -95,8 +95,8 @@ def period_amount(ctx: RunContext, sub: Subscription, piece: Piece) -> Fraction:
     """The charge for a whole billing period at the piece's quantity and price."""
     if sub.unit_price is not None:
         return piece.quantity * Fraction(sub.unit_price)
-    if piece.version is None:
-        return Fraction(0)
+    if piece.version is None or isinstance(piece.version.pricing, n.PercentPricing | n.ZonePricing):
+        return Fraction(0)  # priced from other lines or from usage, not per period
     return ctx.pricer.period_amount(piece.version.pricing, piece.quantity, ctx.catalogue.consts)
 
 

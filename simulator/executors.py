@@ -1,0 +1,260 @@
+"""Evaluate the partitions of a run: in process, in a process pool, or on a dask cluster.
+
+Contract:
+- `open_session(kind, catalogue, slices, workers=None, scheduler=None)` is a context manager
+  giving a `Session`; `session.run(period, done)` bills every slice for `period` and returns
+  their `RunResult`s in slice order (whatever order they complete in), calling `done()` once per
+  completed slice. A session can run several periods on the same slices (the forecast does);
+  whatever the session opened (pool, cluster, client) is closed on exit, also on error.
+- "serial": in this process. "process": a `ProcessPoolExecutor` of `workers` processes (default
+  `os.cpu_count()`); with the fork start method (Linux) the catalogue and the slices are
+  inherited by the workers (nothing is pickled on the way in), otherwise the catalogue is sent
+  once per worker (initializer) and each slice with its task. "dask": a `dask.distributed`
+  client on `scheduler` (its workers must be able to import Barème), or a `LocalCluster` of
+  `workers or 2` single-threaded worker processes opened and closed here; the catalogue is
+  broadcast once, the slices scattered once.
+- Results travel back pickled by the worker. The garbage collector is paused while a partition
+  is billed (in process and in the pool's workers) and while a result is unpickled: both
+  allocate hundreds of thousands of small acyclic objects the collector would scan for nothing.
+- A worker's error is raised again here; evaluation never changes results (the partitions'
+  merged result is the same byte for byte whatever the executor).
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import multiprocessing
+import os
+import pickle
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+from engine.catalogue import Catalogue
+from engine.evaluator.run import bill
+from engine.invoice import RunResult
+from engine.model import DataSet
+from simulator.partition import DataSlice
+
+__all__ = ["EXECUTORS", "Session", "open_session"]
+
+EXECUTORS = ("serial", "process", "dask")
+
+Done = Callable[[], None]
+
+
+class Session(Protocol):
+    def run(self, period: str, done: Done | None = None) -> list[RunResult]: ...
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector: billing and unpickling allocate hundreds of
+    thousands of acyclic objects, which the collector would scan again and again."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _bill(catalogue: Catalogue, data: DataSet, period: str) -> RunResult:
+    with _gc_paused():
+        return bill(catalogue, data, period)
+
+
+def _loads(payload: bytes) -> RunResult:
+    with _gc_paused():
+        result: RunResult = pickle.loads(payload)
+    return result
+
+
+def _dumps(result: RunResult) -> bytes:
+    return pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+# ------------------------------------------------------------------------------------ serial
+class SerialSession:
+    def __init__(self, catalogue: Catalogue, slices: Sequence[DataSlice]) -> None:
+        self.catalogue = catalogue
+        self.slices = slices
+        self._datasets: list[DataSet] | None = None
+
+    def run(self, period: str, done: Done | None = None) -> list[RunResult]:
+        if self._datasets is None:
+            self._datasets = [s.dataset() for s in self.slices]
+        out = []
+        for data in self._datasets:
+            out.append(_bill(self.catalogue, data, period))
+            if done is not None:
+                done()
+        return out
+
+
+# ----------------------------------------------------------------------------- process pool
+# Worker-process state, set by the pool's initializer.
+_CATALOGUE: Catalogue | None = None
+_SLICES: Sequence[DataSlice] | None = None
+_DATASETS: dict[int, DataSet] = {}
+
+
+def _init_worker(catalogue: Catalogue, slices: Sequence[DataSlice] | None) -> None:
+    global _CATALOGUE, _SLICES
+    _CATALOGUE, _SLICES = catalogue, slices
+    _DATASETS.clear()
+    gc.freeze()  # what the worker starts with lives as long as it: no need to scan it again
+
+
+def _worker_dataset(index: int, piece: DataSlice | None) -> DataSet:
+    data = _DATASETS.get(index)
+    if data is None:
+        if piece is None:
+            assert _SLICES is not None, "worker started without its slices"
+            piece = _SLICES[index]
+        data = _DATASETS[index] = piece.dataset()
+    return data
+
+
+def _process_task(index: int, piece: DataSlice | None, period: str) -> bytes:
+    assert _CATALOGUE is not None, "worker started without its catalogue"
+    return _dumps(_bill(_CATALOGUE, _worker_dataset(index, piece), period))
+
+
+class ProcessSession:
+    def __init__(
+        self, pool: ProcessPoolExecutor, slices: Sequence[DataSlice], inherited: bool
+    ) -> None:
+        self.pool = pool
+        self.slices = slices
+        self.inherited = inherited
+
+    def run(self, period: str, done: Done | None = None) -> list[RunResult]:
+        futures: dict[Future[bytes], int] = {
+            self.pool.submit(_process_task, i, None if self.inherited else s, period): i
+            for i, s in enumerate(self.slices)
+        }
+        results: list[RunResult | None] = [None] * len(self.slices)
+        try:
+            for future in as_completed(futures):
+                results[futures[future]] = _loads(future.result())
+                if done is not None:
+                    done()
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+        return [r for r in results if r is not None]
+
+
+def _mp_context() -> Any:
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else None)
+
+
+# -------------------------------------------------------------------------------------- dask
+def _dask_task(catalogue: Catalogue, piece: DataSlice, period: str) -> bytes:
+    return _dumps(bill(catalogue, piece.dataset(), period))
+
+
+class DaskSession:
+    def __init__(self, client: Any, catalogue: Catalogue, slices: Sequence[DataSlice]) -> None:
+        self.client = client
+        self.count = len(slices)
+        self.token = uuid.uuid4().hex  # task keys unique on a shared scheduler
+        self.catalogue = client.scatter(catalogue, broadcast=True)
+        self.slices = client.scatter(list(slices), hash=False) if slices else []
+
+    def run(self, period: str, done: Done | None = None) -> list[RunResult]:
+        from dask.distributed import as_completed as dask_completed
+
+        futures = [
+            self.client.submit(
+                _dask_task,
+                self.catalogue,
+                piece,
+                period,
+                pure=False,
+                key=f"bill-{period}-{i}-{self.token}",
+            )
+            for i, piece in enumerate(self.slices)
+        ]
+        index = {f.key: i for i, f in enumerate(futures)}
+        results: list[RunResult | None] = [None] * self.count
+        try:
+            for future in dask_completed(futures):
+                results[index[future.key]] = _loads(future.result())
+                if done is not None:
+                    done()
+        except BaseException:
+            self.client.cancel(futures)
+            raise
+        return [r for r in results if r is not None]
+
+
+@contextmanager
+def _dask_client(workers: int | None, scheduler: str | None) -> Iterator[Any]:
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler is not None:
+        client = Client(scheduler)
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    cluster = LocalCluster(
+        n_workers=workers or 2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=":0",  # no fixed port: clusters may run side by side
+        silence_logs=logging.ERROR,
+    )
+    try:
+        client = Client(cluster)
+        try:
+            yield client
+        finally:
+            client.close()
+    finally:
+        cluster.close()
+
+
+# ------------------------------------------------------------------------------------ entry
+@contextmanager
+def open_session(
+    kind: str,
+    catalogue: Catalogue,
+    slices: Sequence[DataSlice],
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+) -> Iterator[Session]:
+    """A session evaluating `slices` with executor `kind` (see the module contract)."""
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be at least 1, not {workers}")
+    if kind == "serial":
+        yield SerialSession(catalogue, slices)
+    elif kind == "process":
+        ctx = _mp_context()
+        inherited = ctx.get_start_method() == "fork"
+        count = max(1, min(workers or os.cpu_count() or 1, len(slices)))
+        pool = ProcessPoolExecutor(
+            max_workers=count,
+            mp_context=ctx,
+            initializer=_init_worker,
+            initargs=(catalogue, slices if inherited else None),
+        )
+        try:
+            yield ProcessSession(pool, slices, inherited)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    elif kind == "dask":
+        with _dask_client(workers, scheduler) as client:
+            yield DaskSession(client, catalogue, slices)
+    else:
+        raise ValueError(f"unknown executor {kind!r} (choose from {', '.join(EXECUTORS)})")
