@@ -110,6 +110,12 @@ def round_rational(q: Fraction, mode: RoundingMode) -> int:
     return sign * rounded
 
 
+_TEN_POW = {k: 10**k for k in range(0, 19)}
+_POWERS_OF_TEN = {-k: Decimal(1).scaleb(-k) for k in range(0, 19)} | {
+    k: Decimal(1).scaleb(k) for k in range(1, 19)
+}
+
+
 @dataclass(frozen=True)
 class RoundingRule:
     """Round to a multiple of ``step`` (e.g. 0.01, 0.0001, 0.05, 1) with ``mode``."""
@@ -127,6 +133,13 @@ class RoundingRule:
 
     def apply(self, x: Decimal | Fraction | int) -> Decimal:
         """Round ``x`` to a multiple of the step; the result has the step's exponent."""
+        exponent = self.step.as_tuple().exponent
+        if isinstance(exponent, int) and self.step == _POWERS_OF_TEN.get(exponent):
+            # Fast path (steps 0.01, 0.0001...): integer arithmetic, and a Decimal built from
+            # text, which is exact whatever the context's precision.
+            assert isinstance(exponent, int)
+            q = as_fraction(x) * _TEN_POW[-exponent] if exponent < 0 else as_fraction(x) / _TEN_POW[exponent]
+            return Decimal(f"{round_rational(q, self.mode)}E{exponent}")
         multiples = round_rational(as_fraction(x) / Fraction(self.step), self.mode)
         digits = len(str(abs(multiples))) + len(self.step.as_tuple().digits) + 2
         with decimal.localcontext() as ctx:

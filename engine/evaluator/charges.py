@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 
 from engine.calendar import Period, add_months, month_period
 from engine.catalogue import Catalogue, Product, VatRate, where
@@ -66,6 +67,9 @@ class RunContext:
     period: Period  # the run's month: in-advance charges of periods starting in it
     usage_period: Period  # the month before: usage, one-shots, regularisations, fees
     period_text: str
+    # Per-run memo of values that many subscriptions share (period amounts, trace steps...).
+    # Keys are built only from immutable values, so the memo never changes a result.
+    memo: dict[object, object] = field(default_factory=dict, compare=False, repr=False)
 
     @staticmethod
     def for_period(catalogue: Catalogue, pricer: Pricer, period_text: str) -> RunContext:
@@ -77,6 +81,7 @@ class RunContext:
 ONE_DAY = timedelta(days=1)
 
 
+@lru_cache(maxsize=1 << 16)
 def fraction_to_decimal(x: Fraction, places: int = 6) -> Decimal:
     """Exact Decimal when the fraction terminates within `places`, else rounded half-up."""
     den = x.denominator
@@ -95,12 +100,14 @@ def fraction_to_decimal(x: Fraction, places: int = 6) -> Decimal:
     return RoundingRule(Decimal(1).scaleb(-places), RoundingMode.HALF_UP).apply(x)
 
 
+@lru_cache(maxsize=1 << 16)
 def fmt_num(x: Fraction | Decimal, places: int = 6) -> str:
     d = fraction_to_decimal(x, places) if isinstance(x, Fraction) else x
     text = format(d, "f")
     return text
 
 
+@lru_cache(maxsize=1 << 16)
 def fmt_money(x: Fraction) -> str:
     """Money in traces: at least two decimals, exact when it terminates (49.90, 0.0125)."""
     d = fraction_to_decimal(x, 6)
@@ -115,7 +122,17 @@ def subscription_trace(sub: Subscription) -> TraceStep:
     if sub.quantity_changes:
         changes = ", ".join(f"{c.quantity} from {c.effective_date.isoformat()}" for c in sub.quantity_changes)
         text += f"; quantity {changes}"
-    return TraceStep(rule="subscription", text=text, source="data: subscriptions")
+    return step("subscription", text, "data: subscriptions")
+
+
+def step(rule: str, text: str, source: str) -> TraceStep:
+    """A trace step built without re-validation (the engine only builds well-typed steps)."""
+    return TraceStep(rule, text, source)
+
+
+@lru_cache(maxsize=1 << 14)
+def period_label(p: Period) -> str:
+    return p.label()
 
 
 def product_source(product: Product) -> str:

@@ -16,10 +16,9 @@ from fractions import Fraction
 
 from engine.calendar import Period, add_months
 from engine.catalogue import Discount, where
-from engine.evaluator.charges import Charge, RunContext, fmt_money, fmt_num
+from engine.evaluator.charges import Charge, RunContext, fmt_money, fmt_num, period_label, step
 from engine.evaluator.recurring import months_between
 from engine.evaluator.values import Value
-from engine.invoice import TraceStep
 from engine.model import Customer, DataSet, Subscription
 
 
@@ -66,7 +65,11 @@ def grants_for(ctx: RunContext, customer: Customer, data: DataSet) -> list[Grant
         for sub in data.subscriptions_by_customer.get(customer.customer_id, ()):
             for d in automatic:
                 grants.append(Grant(d, sub.start_date, sub.subscription_id, f"automatic for subscription {sub.subscription_id}"))
-    return sorted(grants, key=lambda g: (g.discount.order, g.discount.code, g.start, g.subscription_id or ""))
+    return sorted(grants, key=_grant_order)
+
+
+def _grant_order(g: Grant) -> tuple[int, str, date, str]:
+    return (g.discount.order, g.discount.code, g.start, g.subscription_id or "")
 
 
 def _targets(d: Discount, charge: Charge) -> bool:
@@ -95,22 +98,34 @@ def _volume(ctx: RunContext, d: Discount, subs: tuple[Subscription, ...]) -> Fra
     return total
 
 
-def line_discounts(ctx: RunContext, customer: Customer, data: DataSet, charges: list[Charge]) -> list[Charge]:
+def line_discounts(
+    ctx: RunContext, customer: Customer, data: DataSet, charges: list[Charge], all_grants: list[Grant]
+) -> list[Charge]:
     """Discount lines for the customer's charges (not invoice-level ones)."""
-    grants = [g for g in grants_for(ctx, customer, data) if g.discount.target.kind != "invoice"]
+    grants = [g for g in all_grants if g.discount.target.kind != "invoice"]
     if not grants:
         return []
     subs = data.subscriptions_by_customer.get(customer.customer_id, ())
     subs_by_id = {s.subscription_id: s for s in subs}
+    volumes: dict[str, Fraction] = {}
+    # Grants restricted to one subscription only meet that subscription's lines: index them so
+    # a customer with thousands of lines does not pair every line with every grant.
+    general = [g for g in grants if g.subscription_id is None]
+    by_subscription: dict[str, list[Grant]] = {}
+    for g in grants:
+        if g.subscription_id is not None:
+            by_subscription.setdefault(g.subscription_id, []).append(g)
     out: list[Charge] = []
     for charge in charges:
         if charge.kind not in ("recurring", "regularisation", "usage", "one_shot") or charge.period is None:
             continue
+        own = by_subscription.get(charge.subscription_id or "", [])
+        candidates = sorted(general + own, key=_grant_order) if own and general else (own or general)
+        if not candidates:
+            continue
         remaining = charge.exact
-        for grant in grants:
+        for grant in candidates:
             d = grant.discount
-            if grant.subscription_id is not None and grant.subscription_id != charge.subscription_id:
-                continue
             if not _targets(d, charge):
                 continue
             window = grant.window
@@ -124,7 +139,7 @@ def line_discounts(ctx: RunContext, customer: Customer, data: DataSet, charges: 
                 commitment = ctx.catalogue.commitments.get(sub.commitment) if sub and sub.commitment else None
                 env.update(
                     quantity=abs(charge.quantity),
-                    volume=_volume(ctx, d, subs),
+                    volume=volumes[d.code] if d.code in volumes else volumes.setdefault(d.code, _volume(ctx, d, subs)),
                     commitment_months=Fraction(commitment.duration_months if commitment else 0),
                     months_since_start=Fraction(
                         months_between(sub.start_date, charge.period.start) if sub and sub.start_date < charge.period.start else 0
@@ -154,12 +169,12 @@ def line_discounts(ctx: RunContext, customer: Customer, data: DataSet, charges: 
                 continue
             overlap_text = "" if overlap == 1 else f" x {inside.days}/{charge.period.days} days in the discount window"
             trace = [
-                TraceStep(
-                    rule=f"discount {d.code}",
-                    text=f"{d.label}: {how}{overlap_text}{clamped}; granted {grant.window_text()} ({grant.source})",
-                    source=where(d.span),
+                step(
+                    f"discount {d.code}",
+                    f"{d.label}: {how}{overlap_text}{clamped}; granted {grant.window_text()} ({grant.source})",
+                    where(d.span),
                 ),
-                TraceStep(rule="discounted line", text=f"{charge.description}, {charge.period.label()}", source=charge.rule),
+                step("discounted line", f"{charge.description}, {period_label(charge.period)}", charge.rule),
             ]
             out.append(
                 Charge(

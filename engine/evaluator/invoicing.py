@@ -12,7 +12,15 @@ from decimal import Decimal
 from fractions import Fraction
 
 from engine.catalogue import EU_COUNTRIES, Catalogue, VatRate, where
-from engine.evaluator.charges import KIND_RANK, Charge, RunContext, fmt_money, fraction_to_decimal
+from engine.evaluator.charges import (
+    KIND_RANK,
+    Charge,
+    RunContext,
+    fmt_money,
+    fraction_to_decimal,
+    period_label,
+    step,
+)
 from engine.evaluator.discounts import Grant, invoice_discount_amounts
 from engine.invoice import Invoice, InvoiceLine, TraceStep, VatSubtotal
 from engine.model import Customer
@@ -42,32 +50,50 @@ def _unit_price(cat: Catalogue, x: Fraction) -> Decimal:
     return fraction_to_decimal(x, 6)
 
 
-def to_line(cat: Catalogue, c: Charge, vat: VatRate, regime_source: str | None) -> InvoiceLine:
+def to_line(
+    cat: Catalogue,
+    c: Charge,
+    vat: VatRate,
+    regime_source: str | None,
+    memo: dict[object, object] | None = None,
+) -> InvoiceLine:
+    memo = {} if memo is None else memo
     rule: RoundingRule = cat.rounding.line
-    amount = rule.apply(c.exact)
-    trace = list(c.trace)
-    if regime_source is not None:
-        trace.append(
-            TraceStep(rule="vat", text=f"{vat.name}: {vat.category} {vat.rate}% ({vat.mention or ''})".rstrip(" ()"), source=regime_source)
+    key = ("rounded", c.exact)
+    hit = memo.get(key)
+    if hit is None:
+        amount = rule.apply(c.exact)
+        exact_text = (
+            fmt_money(c.exact) if fraction_to_decimal(c.exact, 6) == c.exact else f"{c.exact.numerator}/{c.exact.denominator}"
         )
-    else:
-        trace.append(TraceStep(rule="vat", text=f"{vat.name}: {vat.category} {vat.rate}%", source=where(vat.span)))
-    exact_text = fmt_money(c.exact) if fraction_to_decimal(c.exact, 6) == c.exact else f"{c.exact.numerator}/{c.exact.denominator}"
-    trace.append(
-        TraceStep(
-            rule="rounding",
-            text=f"{exact_text} -> {amount} ({rule.describe()}, at the line)",
-            source=where(cat.rounding.line_span) if cat.rounding.line_span else "default: HALF_UP to 0.01 at the line",
+        rounding_step = step(
+            "rounding",
+            f"{exact_text} -> {amount} ({rule.describe()}, at the line)",
+            where(cat.rounding.line_span) if cat.rounding.line_span else "default: HALF_UP to 0.01 at the line",
         )
-    )
-    period_text = c.period.label() if c.period is not None else ""
-    explain = ", ".join(x for x in (c.description, period_text) if x)
+        hit = (amount, rounding_step)
+        memo[key] = hit
+    amount, rounding_step = hit  # type: ignore[misc]
+    assert isinstance(rounding_step, TraceStep)
+    vat_key = ("vat_step", vat.name, vat.category, vat.rate, regime_source)
+    vat_step = memo.get(vat_key)
+    if not isinstance(vat_step, TraceStep):
+        if regime_source is not None:
+            text = f"{vat.name}: {vat.category} {vat.rate}% ({vat.mention or ''})".rstrip(" ()")
+            vat_step = step("vat", text, regime_source)
+        else:
+            vat_step = step("vat", f"{vat.name}: {vat.category} {vat.rate}%", where(vat.span))
+        memo[vat_key] = vat_step
+    trace = (*c.trace, vat_step, rounding_step)
+    period_text = period_label(c.period) if c.period is not None else ""
+    explain = f"{c.description}, {period_text}" if period_text else c.description
     explain += f", {c.explain_formula} = {amount} ({c.rule.split('(')[-1].rstrip(')')})"
+    product = c.product
     return InvoiceLine(
         kind=c.kind,
         description=c.description,
-        product=c.product.code if c.product else None,
-        family=c.family,
+        product=product.code if product else None,
+        family=product.family if product else None,
         quantity=fraction_to_decimal(c.quantity, 6),
         unit_price=_unit_price(cat, c.unit_price),
         amount=amount,
@@ -76,12 +102,12 @@ def to_line(cat: Catalogue, c: Charge, vat: VatRate, regime_source: str | None) 
         period_start=c.period.start if c.period else None,
         period_end=c.period.last_day if c.period else None,
         rule=c.rule,
-        trace=tuple(trace),
+        trace=trace,
         explain=explain,
         subscription_id=c.subscription_id,
         site_id=c.site_id,
         account_id=c.account_id,
-        accounting_code=c.product.accounting if c.product else None,
+        accounting_code=product.accounting if product else None,
         cost=None if c.cost is None else rule.apply(c.cost),
         records=c.records,
     )
@@ -149,7 +175,7 @@ def build_invoices(
             return (_order_key(owner, rule.order_by), 0 if c.parent is None else 1, *[str(x) for x in c.sort_extra])
 
         ordered = sorted(members, key=sort_key)
-        lines = [to_line(cat, c, override or c.vat, regime_source if override else None) for c in ordered]
+        lines = [to_line(cat, c, override or c.vat, regime_source if override else None, ctx.memo) for c in ordered]
         lines.extend(_invoice_discount_lines(ctx, lines, invoice_grants, index == 0, override, regime_source))
         invoices.append(_invoice(ctx, customer, key, lines, override))
     return invoices
@@ -229,13 +255,13 @@ def _invoice(
     for k in sorted(bases, key=lambda k: (-k[1], k[0])):
         base = bases[k]
         vat = cat.rounding.vat.apply(Fraction(base) * Fraction(k[1]) / 100)
-        breakdown.append(VatSubtotal(category=k[0], rate=k[1], base=base, vat=vat, mention=mentions_by_key.get(k)))
+        breakdown.append(VatSubtotal.model_construct(category=k[0], rate=k[1], base=base, vat=vat, mention=mentions_by_key.get(k)))
     total_excl = sum((line.amount for line in lines), ZERO)
     total_vat = sum((v.vat for v in breakdown), ZERO)
     mentions = tuple(sorted({v.mention for v in breakdown if v.mention}))
     invoice_key = customer.customer_id + "".join(f"/{a}:{b}" for a, b in key)
     parts = dict(key)
-    return Invoice(
+    return Invoice.model_construct(
         invoice_key=invoice_key,
         customer_id=customer.customer_id,
         customer_name=customer.legal_name,

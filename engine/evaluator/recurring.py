@@ -10,9 +10,10 @@ before rounding) to the prorated charge of what was really served.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from fractions import Fraction
 
 from dsl import nodes as n
@@ -29,6 +30,8 @@ from engine.evaluator.charges import (
     RunContext,
     fmt_money,
     fmt_num,
+    period_label,
+    step,
     subscription_trace,
 )
 from engine.invoice import TraceStep
@@ -55,6 +58,69 @@ def periods_closing_in(product: Product, window: Period) -> Iterator[Period]:
         bp = billing_period_containing(product.periodicity, product.anchor, bp.end)
 
 
+@dataclass(frozen=True)
+class ProductPlan:
+    """The billing periods a product bills in this run, shared by all its subscriptions."""
+
+    advance: tuple[Period, ...]  # periods starting in the run's month (in advance only)
+    closing: tuple[Period, ...]  # periods ending in the usage month: regularised or in arrears
+    window: Period | None  # from the first period's start to the last one's end
+    price_cuts: bool  # a price version starts strictly inside the window
+
+
+def product_plan(ctx: RunContext, product: Product) -> ProductPlan:
+    key = ("plan", product.code)
+    plan = ctx.memo.get(key)
+    if plan is None:
+        advance = (
+            tuple(billing_periods_starting_in(product.periodicity, product.anchor, ctx.period))
+            if product.billing == "in_advance"
+            else ()
+        )
+        closing = tuple(periods_closing_in(product, ctx.usage_period))
+        periods = advance + closing
+        window = Period(min(p.start for p in periods), max(p.end for p in periods)) if periods else None
+        cuts = window is not None and any(
+            window.start < d < window.end for d in ctx.catalogue.prices.change_dates.get(product.code, ())
+        )
+        plan = ProductPlan(advance, closing, window, cuts)
+        ctx.memo[key] = plan
+    assert isinstance(plan, ProductPlan)
+    return plan
+
+
+def is_steady(sub: Subscription, plan: ProductPlan) -> bool:
+    """True when nothing happens to the subscription during the run's periods: in service
+    throughout, no quantity change, no price change. Then in advance equals actual, and every
+    period is charged whole: the fast path."""
+    w = plan.window
+    if w is None:
+        return True
+    if sub.start_date > w.start or plan.price_cuts:
+        return False
+    if sub.end_date is not None and sub.end_date < w.last_day:
+        return False
+    return not any(w.start < c.effective_date < w.end for c in sub.quantity_changes)
+
+
+def pricing_on(
+    ctx: RunContext, pricelist: str | None, product: str, on: date, start: date
+) -> tuple[PriceVersion | None, str | None]:
+    """`PriceBook.pricing_on`, memoised (subscriptions share prices)."""
+    new_only = ctx.memo.get(("new_only", product))
+    if new_only is None:
+        new_only = any(
+            v.new_only for (lst, code), vs in ctx.catalogue.prices.versions.items() if code == product for v in vs
+        )
+        ctx.memo[("new_only", product)] = new_only
+    key = ("price", pricelist, product, on, start if new_only else None)
+    hit = ctx.memo.get(key)
+    if hit is None:
+        hit = ctx.catalogue.prices.pricing_on(pricelist, product, on, start)
+        ctx.memo[key] = hit
+    return hit  # type: ignore[return-value]
+
+
 def _split_by_price(ctx: RunContext, product: Product, span: Period) -> list[Period]:
     cuts = [d for d in ctx.catalogue.prices.change_dates.get(product.code, ()) if span.start < d < span.end]
     bounds = [span.start, *cuts, span.end]
@@ -72,7 +138,7 @@ def _pieces(
     out: list[Piece] = []
     for seg, qty in segments:
         for part in _split_by_price(ctx, product, seg):
-            version, lst = ctx.catalogue.prices.pricing_on(pricelist, product.code, part.start, sub.start_date)
+            version, lst = pricing_on(ctx, pricelist, product.code, part.start, sub.start_date)
             out.append(Piece(part, qty, version, lst))
     return out
 
@@ -88,7 +154,20 @@ def actual_pieces(ctx: RunContext, customer: Customer, sub: Subscription, produc
 def advance_pieces(ctx: RunContext, customer: Customer, sub: Subscription, product: Product, bp: Period) -> list[Piece]:
     if not sub.is_active_on(bp.start):
         return []
-    return _pieces(ctx, customer, sub, product, [(bp, Fraction(sub.quantity_on(bp.start)))])
+    return _pieces(ctx, customer, sub, product, [(bp, as_fraction(sub.quantity_on(bp.start)))])
+
+
+_FRACTIONS: dict[Decimal, Fraction] = {}
+
+
+def as_fraction(d: Decimal) -> Fraction:
+    """Quantities repeat a lot: convert each distinct Decimal once."""
+    f = _FRACTIONS.get(d)
+    if f is None:
+        if len(_FRACTIONS) > 100_000:
+            _FRACTIONS.clear()
+        f = _FRACTIONS[d] = Fraction(d)
+    return f
 
 
 def period_amount(ctx: RunContext, sub: Subscription, piece: Piece) -> Fraction:
@@ -97,7 +176,21 @@ def period_amount(ctx: RunContext, sub: Subscription, piece: Piece) -> Fraction:
         return piece.quantity * Fraction(sub.unit_price)
     if piece.version is None or isinstance(piece.version.pricing, n.PercentPricing | n.ZonePricing):
         return Fraction(0)  # priced from other lines or from usage, not per period
-    return ctx.pricer.period_amount(piece.version.pricing, piece.quantity, ctx.catalogue.consts)
+    q = piece.quantity
+    key = ("amount", id(piece.version), q.numerator, q.denominator)
+    hit = ctx.memo.get(key)
+    if hit is None:
+        hit = ctx.pricer.period_amount(piece.version.pricing, piece.quantity, ctx.catalogue.consts)
+        ctx.memo[key] = hit
+    assert isinstance(hit, Fraction)
+    return hit
+
+
+def _unit_price(ctx: RunContext, version: PriceVersion) -> Fraction | None:
+    key = ("unit", id(version))
+    if key not in ctx.memo:
+        ctx.memo[key] = ctx.pricer.unit_price(version.pricing, ctx.catalogue.consts)
+    return ctx.memo[key]  # type: ignore[return-value]
 
 
 def unit_price_of(ctx: RunContext, sub: Subscription, piece: Piece) -> Fraction:
@@ -105,7 +198,7 @@ def unit_price_of(ctx: RunContext, sub: Subscription, piece: Piece) -> Fraction:
         return Fraction(sub.unit_price)
     if piece.version is None:
         return Fraction(0)
-    up = ctx.pricer.unit_price(piece.version.pricing, ctx.catalogue.consts)
+    up = _unit_price(ctx, piece.version)
     if up is not None:
         return up
     amount = period_amount(ctx, sub, piece)
@@ -150,6 +243,19 @@ def _formula(qty: Fraction, unit_price: Fraction, frac_text: str | None) -> str:
     return " x ".join(parts)
 
 
+def _cached_step(ctx: RunContext, key: tuple[object, ...], build: Callable[[], TraceStep]) -> TraceStep:
+    hit = ctx.memo.get(key)
+    if hit is None:
+        hit = build()
+        ctx.memo[key] = hit
+    assert isinstance(hit, TraceStep)
+    return hit
+
+
+def _sub_step(ctx: RunContext, sub: Subscription) -> TraceStep:
+    return _cached_step(ctx, ("sub", sub.subscription_id), lambda: subscription_trace(sub))
+
+
 def _line_for_piece(
     ctx: RunContext,
     customer: Customer,
@@ -161,35 +267,51 @@ def _line_for_piece(
     note: str,
 ) -> Charge:
     policy = _no_minimum(product.proration)
-    share = served_fraction(policy, bp, piece.span)
+    whole = piece.span == bp
+    share = Fraction(1) if whole else served_fraction(policy, bp, piece.span)
     full = period_amount(ctx, sub, piece)
-    exact = full * share
     partial = share != 1
+    exact = full * share if partial else full
     frac_text = describe_fraction(policy, bp, piece.span) if partial else None
     up = unit_price_of(ctx, sub, piece)
     # Unit pricing shows quantity x unit price; other models show the period amount once.
-    if sub.unit_price is None and (piece.version is None or ctx.pricer.unit_price(piece.version.pricing, ctx.catalogue.consts) is None):
+    if sub.unit_price is None and (piece.version is None or _unit_price(ctx, piece.version) is None):
         qty, up = Fraction(1), full
     else:
         qty = piece.quantity
-    trace = [subscription_trace(sub), _price_step(ctx, sub, piece, product)]
-    trace.append(
-        TraceStep(
-            rule="proration",
-            text=(
-                f"{piece.span.label()}: {frac_text} of {bp.label()} ({policy.name}, {policy.method.value})"
-                if partial
-                else f"{bp.label()}: whole period"
-            ),
-            source=where(product.proration_span) if product.proration_span else "default: actual days",
+    if sub.unit_price is None:
+        price_step = _cached_step(
+            ctx,
+            ("price_step", id(piece.version), piece.pricelist, piece.quantity.numerator, piece.quantity.denominator, product.code),
+            lambda: _price_step(ctx, sub, piece, product),
         )
+    else:
+        price_step = _price_step(ctx, sub, piece, product)
+    proration_source = where(product.proration_span) if product.proration_span else "default: actual days"
+    if partial:
+        proration_step = step(
+            "proration",
+            f"{period_label(piece.span)}: {frac_text} of {period_label(bp)} ({policy.name}, {policy.method.value})",
+            proration_source,
+        )
+    else:
+        proration_step = _cached_step(
+            ctx, ("whole", product.code, bp),
+            lambda: step("proration", f"{period_label(bp)}: whole period", proration_source),
+        )
+    note_step = _cached_step(
+        ctx, ("note", product.code, note), lambda: step("billing", note, where(product.span))
     )
-    trace.append(TraceStep(rule="billing", text=note, source=where(product.span)))
+    trace = [_sub_step(ctx, sub), price_step, proration_step, note_step]
     cost = None
     if product.cost is not None:
-        cost_value = ctx.pricer.expr(product.cost, ctx.catalogue.consts)
+        cost_value = ctx.memo.get(("cost", product.code))
+        if cost_value is None:
+            cost_value = ctx.pricer.expr(product.cost, ctx.catalogue.consts)
+            ctx.memo[("cost", product.code)] = cost_value
         if isinstance(cost_value, Fraction):
             cost = cost_value * piece.quantity * share
+    version_span = piece.version.span if piece.version else product.span
     return Charge(
         kind=kind,
         customer=customer,
@@ -199,7 +321,7 @@ def _line_for_piece(
         unit_price=up,
         exact=exact,
         period=piece.span,
-        rule=f"product {product.code} ({where(piece.version.span if piece.version else product.span)})",
+        rule=f"product {product.code} ({where(version_span)})",
         trace=trace,
         explain_formula=_formula(qty, up, frac_text),
         vat=ctx.catalogue.vat_rates[product.vat],
@@ -365,8 +487,20 @@ def recurring_charges(ctx: RunContext, customer: Customer, sub: Subscription, pr
     if product.pricing is not None and isinstance(product.pricing, n.PercentPricing):
         return []  # priced from the other lines: engine.evaluator.run
     out: list[Charge] = []
+    plan = product_plan(ctx, product)
+    if is_steady(sub, plan):
+        # Fast path: whole periods at one quantity and one price; nothing to regularise.
+        for bp in plan.advance if product.billing == "in_advance" else plan.closing:
+            for piece in advance_pieces(ctx, customer, sub, product, bp):
+                note = (
+                    f"billed in advance for {period_label(bp)} (state on {bp.start.isoformat()})"
+                    if product.billing == "in_advance"
+                    else f"billed in arrears for {period_label(bp)}"
+                )
+                out.append(_line_for_piece(ctx, customer, sub, product, bp, piece, "recurring", note))
+        return out
     if product.billing == "in_advance":
-        for bp in billing_periods_starting_in(product.periodicity, product.anchor, ctx.period):
+        for bp in plan.advance:
             for piece in advance_pieces(ctx, customer, sub, product, bp):
                 out.append(
                     _line_for_piece(
@@ -374,10 +508,10 @@ def recurring_charges(ctx: RunContext, customer: Customer, sub: Subscription, pr
                         f"billed in advance for {bp.label()} (state on {bp.start.isoformat()})",
                     )
                 )
-        for bp in periods_closing_in(product, ctx.usage_period):
+        for bp in plan.closing:
             out.extend(_regularisation(ctx, customer, sub, product, bp))
     else:
-        for bp in periods_closing_in(product, ctx.usage_period):
+        for bp in plan.closing:
             actual = actual_pieces(ctx, customer, sub, product, bp)
             for piece in actual:
                 out.append(
@@ -391,7 +525,9 @@ def recurring_charges(ctx: RunContext, customer: Customer, sub: Subscription, pr
 
 def months_between(start: date, end: date) -> int:
     """Whole months from start to end, a started month counting whole (end exclusive)."""
-    m = 0
+    if end <= start:
+        return 0
+    m = max(0, (end.year - start.year) * 12 + end.month - start.month - 1)
     while add_months(start, m) < end:
         m += 1
     return m

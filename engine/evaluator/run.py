@@ -204,11 +204,12 @@ def customer_invoices(
     charges.extend(one_shot_charges(ctx, customer, data))
     charges.extend(usage)
     charges.extend(percent_charges(ctx, customer, data, charges))
-    charges.extend(line_discounts(ctx, customer, data, charges))
+    grants = grants_for(ctx, customer, data)
+    charges.extend(line_discounts(ctx, customer, data, charges, grants))
     charges.extend(true_ups(ctx, customer, data, charges))
     if not charges:
         return []
-    invoice_grants = [g for g in grants_for(ctx, customer, data) if g.discount.target.kind == "invoice"]
+    invoice_grants = [g for g in grants if g.discount.target.kind == "invoice"]
     return build_invoices(ctx, customer, charges, invoice_grants)
 
 
