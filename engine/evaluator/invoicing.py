@@ -64,7 +64,9 @@ def to_line(
     if hit is None:
         amount = rule.apply(c.exact)
         exact_text = (
-            fmt_money(c.exact) if fraction_to_decimal(c.exact, 6) == c.exact else f"{c.exact.numerator}/{c.exact.denominator}"
+            fmt_money(c.exact)
+            if fraction_to_decimal(c.exact, 6) == c.exact
+            else f"{fraction_to_decimal(c.exact, 6)}... (exactly {c.exact.numerator}/{c.exact.denominator})"
         )
         rounding_step = step(
             "rounding",

@@ -62,6 +62,7 @@ BAD = [
     ("8,10,2026-11-10T10:00:00,x,+33612345678,-5", "negative duration"),
     ("9,10,2026-11-10T10:00:00,x,+33612345678,86401", "duration over 24 h"),
     ("10,10,2026-11-10T10:00:00,x,+33612345678,abc", "bad duration"),
+    ("20,10,2026-11-10T10:00:00,x,+33612345678,0x1f", "bad duration"),
     ("11,10,2026-11-10T10:00:00,x,+33612345678,", "empty duration"),
     ("12,10,2026-11-10T10:00:00,x,,60", "invalid called number"),
     ("13,10,2026-11-10T10:00:00,x,2001,60", "invalid called number"),
@@ -100,13 +101,13 @@ def test_malformed_lines_every_kind(tmp_path: Path, threads: int, block_size: in
     body = HEADER.encode() + b"\n".join(encode(x) for x in lines) + b"\n\n"
     res, q = run(tmp_path, body, block_size=block_size, threads=threads)
     rep = res.report
-    assert (rep.read, rep.rated, rep.rejected, rep.duplicates) == (20, 5, 15, 0)
+    assert (rep.read, rep.rated, rep.rejected, rep.duplicates) == (21, 5, 16, 0)
     assert rep.by_status == {"rated": 4, "dropped": 1}
     want = sorted((i + 4, why) for i, (_, why) in enumerate(BAD))
     assert sorted((int(r[0]), r[1].split(":")[0]) for r in q) == want
     originals = {int(r[0]): r[2] for r in q}
     assert originals[4] == BAD[0][0]
-    assert originals[17] == "18,10,2026-11-10T10:00:00,Jos\\xe9,+33612345678,60"
+    assert originals[18] == "18,10,2026-11-10T10:00:00,Jos\\xe9,+33612345678,60"
     assert list(res.invoice_rows()) == reference_lines(GOOD)
 
 
@@ -217,3 +218,27 @@ def test_seen_set_bitmap_and_runs() -> None:
             want.append(k in seen)
             seen.add(k)
         assert s.add_batch(part).tolist() == want
+
+
+def test_allowances_through_the_importer_across_blocks(tmp_path: Path) -> None:
+    from engine.rating.plan import Allowance
+
+    plan = RatingPlan(deck=DECK, per_call_rounding=(1, "up"),
+                      allowances=(Allowance("forfait", 150, frozenset({"FR-MOBILE"}), "pooled"),))
+    lines = [f"{i},{10 + i % 3},2026-11-10T10:{i:02d}:00,x,+33612345678,{40 + i}"
+             for i in range(1, 12)]
+    pools = {10: "C", 11: "C"}
+    body = (HEADER + "\n".join(lines) + "\n").encode()
+    p = tmp_path / "a.csv"
+    p.write_bytes(body)
+    res = import_usage(p, plan, KIT_LAYOUT, pools=pools, block_size=120, threads=2)
+    assert res.report.out_of_order == 0 and res.report.reconciles()
+    recs = [CallRecord(int(x.split(",")[0]), int(x.split(",")[1]), utc(x.split(",")[2]),
+                       int(x.split(",")[5]), "+33612345678") for x in lines]
+    want = [(x.line_id, x.zone, x.calls, x.billed_s, x.amount, x.cost)
+            for x in invoice_lines_reference(rate_reference(plan, recs, pools))]
+    assert list(res.invoice_rows()) == want
+    # the same records out of time order across blocks are counted
+    p.write_bytes((HEADER + "\n".join(reversed(lines)) + "\n").encode())
+    res = import_usage(p, plan, KIT_LAYOUT, pools=pools, block_size=120, threads=1)
+    assert res.report.out_of_order > 0
