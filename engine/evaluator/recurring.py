@@ -103,16 +103,45 @@ def is_steady(sub: Subscription, plan: ProductPlan) -> bool:
     return not any(w.start < c.effective_date < w.end for c in sub.quantity_changes)
 
 
+def _has_new_only(ctx: RunContext, product: str) -> bool:
+    """Whether some price of the product applies to new subscriptions only (then the price
+    depends on the subscription's start date)."""
+    new_only = ctx.memo.get(("new_only", product))
+    if new_only is None:
+        new_only = any(
+            v.new_only for (_lst, code), vs in ctx.catalogue.prices.versions.items() if code == product for v in vs
+        )
+        ctx.memo[("new_only", product)] = new_only
+    return bool(new_only)
+
+
+def _clone_for(proto: Charge, customer: Customer, sub: Subscription, sub_step: TraceStep) -> Charge:
+    return Charge(
+        kind=proto.kind,
+        customer=customer,
+        product=proto.product,
+        description=proto.description,
+        quantity=proto.quantity,
+        unit_price=proto.unit_price,
+        exact=proto.exact,
+        period=proto.period,
+        rule=proto.rule,
+        trace=[sub_step, *proto.trace[1:]],
+        explain_formula=proto.explain_formula,
+        vat=proto.vat,
+        subscription_id=sub.subscription_id,
+        site_id=sub.site_id,
+        account_id=sub.account_id,
+        share=proto.share,
+        cost=proto.cost,
+    )
+
+
 def pricing_on(
     ctx: RunContext, pricelist: str | None, product: str, on: date, start: date
 ) -> tuple[PriceVersion | None, str | None]:
     """`PriceBook.pricing_on`, memoised (subscriptions share prices)."""
-    new_only = ctx.memo.get(("new_only", product))
-    if new_only is None:
-        new_only = any(
-            v.new_only for (lst, code), vs in ctx.catalogue.prices.versions.items() if code == product for v in vs
-        )
-        ctx.memo[("new_only", product)] = new_only
+    new_only = _has_new_only(ctx, product)
     key = ("price", pricelist, product, on, start if new_only else None)
     hit = ctx.memo.get(key)
     if hit is None:
@@ -488,16 +517,32 @@ def recurring_charges(ctx: RunContext, customer: Customer, sub: Subscription, pr
         return []  # priced from the other lines: engine.evaluator.run
     out: list[Charge] = []
     plan = product_plan(ctx, product)
-    if is_steady(sub, plan):
-        # Fast path: whole periods at one quantity and one price; nothing to regularise.
+    if sub.unit_price is None and is_steady(sub, plan):
+        # Fast path: whole periods at one quantity and one price; nothing to regularise. Such
+        # lines differ between subscriptions only by who they belong to, so one prototype per
+        # (price list, price, quantity, period) serves every subscription.
+        pricelist = ctx.catalogue.pricelist_for(customer.pricelist, customer.segment)
+        new_only = _has_new_only(ctx, product.code)
         for bp in plan.advance if product.billing == "in_advance" else plan.closing:
-            for piece in advance_pieces(ctx, customer, sub, product, bp):
+            if not sub.is_active_on(bp.start):
+                continue
+            qty = as_fraction(sub.quantity_on(bp.start))
+            key = (
+                "steady", product.code, pricelist, qty.numerator, qty.denominator, bp,
+                sub.start_date if new_only else None,
+            )
+            proto = ctx.memo.get(key)
+            if proto is None:
                 note = (
                     f"billed in advance for {period_label(bp)} (state on {bp.start.isoformat()})"
                     if product.billing == "in_advance"
                     else f"billed in arrears for {period_label(bp)}"
                 )
-                out.append(_line_for_piece(ctx, customer, sub, product, bp, piece, "recurring", note))
+                pieces = advance_pieces(ctx, customer, sub, product, bp)
+                proto = _line_for_piece(ctx, customer, sub, product, bp, pieces[0], "recurring", note)
+                ctx.memo[key] = proto
+            assert isinstance(proto, Charge)
+            out.append(_clone_for(proto, customer, sub, _sub_step(ctx, sub)))
         return out
     if product.billing == "in_advance":
         for bp in plan.advance:
