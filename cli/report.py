@@ -60,6 +60,7 @@ def print_run(result: RunResult, explain: bool, console: Console | None = None) 
     console.print("by kind: " + ", ".join(f"{k} {v}" for k, v in sorted(by_kind.items())))
     console.print(
         f"usage records: {result.usage_read} read = {result.usage_billed} billed + "
+        f"{result.usage_unanswered} unanswered (not billed) + "
         f"{result.usage_outside_period} outside the period + {len(result.usage_rejected)} rejected"
     )
     for r in result.usage_rejected[:20]:

@@ -163,6 +163,7 @@ class RunResult(BaseModel):
     usage_billed: int = 0
     usage_outside_period: int = 0
     usage_rejected: tuple[RejectedRecord, ...] = ()
+    usage_unanswered: int = 0  # unanswered calls a rating drops: counted, never billed
 
     @property
     def total_excl_vat(self) -> Decimal:
@@ -189,6 +190,7 @@ class RunResult(BaseModel):
                 "read": self.usage_read,
                 "billed": self.usage_billed,
                 "outside_period": self.usage_outside_period,
+                "unanswered": self.usage_unanswered,
                 "rejected": len(self.usage_rejected),
                 "rejected_records": [r.as_dict() for r in self.usage_rejected],
             },

@@ -165,4 +165,5 @@ def merge_results(
         usage_billed=sum(r.usage_billed for r in parts),
         usage_outside_period=sum(r.usage_outside_period for r in parts),
         usage_rejected=tuple(rejected),
+        usage_unanswered=sum(r.usage_unanswered for r in parts),
     )

@@ -238,4 +238,5 @@ def bill(
         usage_billed=usage.billed,
         usage_outside_period=usage.outside,
         usage_rejected=tuple(usage.rejected),
+        usage_unanswered=usage.unanswered,
     )
