@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Bootstrap and run Barème's main jobs with nothing but Python installed.
 
-    python3 dev.py demo    # bill the bundled example (rulesets/acme.bareme, period 2026-12)
+    python3 dev.py demo    # the whole cycle on the bundled example, in an embedded SQLite store
     python3 dev.py test    # ruff, mypy and the whole pytest suite
     python3 dev.py bareme ARGS...   # any bareme command inside the project's virtualenv
 
@@ -49,15 +49,12 @@ def main(argv: list[str]) -> int:
     ensure_env()
     what, rest = argv[0], argv[1:]
     if what == "demo":
-        return run(
-            str(BIN / "bareme"), "run", "rulesets/acme.bareme",
-            "--data", "rulesets/acme-data", "--period", "2026-12", *rest,
-        )
+        return run(str(BIN / "bareme"), "demo", *rest)
     if what == "test":
         for step in (
             [str(BIN / "ruff"), "check", "."],
             [str(BIN / "mypy")],
-            [str(PY), "-m", "pytest", *rest],
+            [str(PY), "-m", "pytest", "-q", *rest],
         ):
             print("dev.py:", " ".join(Path(step[0]).name if i == 0 else s for i, s in enumerate(step)), flush=True)
             code = run(*step)
