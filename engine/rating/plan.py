@@ -411,7 +411,7 @@ class RatingPlan:
     increments: tuple[int, int] | None = None
     minimum_duration_s: int = 0
     unanswered: UnansweredPolicy = "drop"
-    per_call_rounding: tuple[int, RoundingMode] | None = (1, "up")
+    per_call_rounding: tuple[int, RoundingMode] | None = None
     max_per_call_micro: int | None = None
     allowances: tuple[Allowance, ...] = ()
     fair_use: FairUse | None = None
@@ -432,3 +432,15 @@ class RatingPlan:
             raise ValueError("minimum_duration_s must be >= 0")
         if self.max_per_call_micro is not None and self.max_per_call_micro < 0:
             raise ValueError("max_per_call_micro must be >= 0")
+
+
+# ----------------------------------------------------------------------------------- statuses
+#: record statuses shared by the kernel, the reference rater and the importer
+STATUS_RATED = 0  # answered, routed, priced (possibly 0 when covered by an allowance)
+STATUS_UNROUTED = 1  # no prefix of the deck in force matches: zone "", 0 s, 0 amount
+STATUS_UNANSWERED = 2  # unanswered, policy free / connect_fee: 0 s, 0 or the connect fee
+STATUS_DROPPED = 3  # unanswered, policy drop: not on any invoice line
+STATUS_INVALID = 4  # called number not normalisable: not on any invoice line
+STATUS_NAMES: tuple[str, ...] = ("rated", "unrouted", "unanswered", "dropped", "invalid_number")
+#: statuses that appear on invoice lines
+BILLABLE_STATUSES: tuple[int, ...] = (STATUS_RATED, STATUS_UNROUTED, STATUS_UNANSWERED)

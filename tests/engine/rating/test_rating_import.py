@@ -242,3 +242,23 @@ def test_allowances_through_the_importer_across_blocks(tmp_path: Path) -> None:
     p.write_bytes((HEADER + "\n".join(reversed(lines)) + "\n").encode())
     res = import_usage(p, plan, KIT_LAYOUT, pools=pools, block_size=120, threads=1)
     assert res.report.out_of_order > 0
+
+
+def test_seen_set_bitmap_random_batches() -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    for _ in range(100):
+        s, seen = SeenSet(), set()
+        base = int(rng.integers(0, 1000))
+        for _ in range(5):
+            n = int(rng.integers(1, 50))
+            if rng.random() < 0.5:  # increasing ids (the fast path)
+                keys = np.sort(rng.choice(np.arange(base, base + 200), size=n, replace=False))
+            else:
+                keys = rng.integers(base - 50, base + 200, size=n)
+            want = []
+            for k in keys.tolist():
+                want.append(k in seen)
+                seen.add(k)
+            assert s.add_batch(keys).tolist() == want
