@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """The benchmark kit's ``engine`` command: rate the kit's cdrs.csv with Barème's rating engine.
 
+The rating rules are a Barème ruleset, bench/kit.bareme, compiled (as if it stood beside the
+kit's ratedeck.csv) by the same code as `bareme run`: engine/evaluator/rating_plans.py.
+
     python bench/rate_kit.py CDRS DECK OUT [--quarantine Q.csv] [--block-mb N] [--no-dedupe]
 
 The kit's rating spec (``/work/shared/bench/baselines.py``) expressed as a
@@ -37,16 +40,28 @@ import pyarrow.csv as pacsv
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from engine.rating.cdr_import import KIT_LAYOUT, UsageImporter  # noqa: E402
-from engine.rating.plan import RatingPlan, TimeBands, load_rate_deck  # noqa: E402
+from engine.rating.plan import RatingPlan  # noqa: E402
 
 
 def kit_plan(deck_path: str) -> RatingPlan:
-    """The kit's rating spec as a plan (to be replaced by compiling bench/kit.bareme)."""
-    deck, errors = load_rate_deck(deck_path, price_unit="micro", name="kit")
-    if deck is None:
-        raise SystemExit("\n".join(str(e) for e in errors))
-    return RatingPlan(deck=deck, bands=TimeBands(policy="call_start"), unanswered="drop",
-                      per_call_rounding=(1, "up"))
+    """The kit's rating spec: bench/kit.bareme, compiled with the kit's deck as its rate deck."""
+    from pathlib import Path
+
+    from dsl.diagnostics import RulesetError
+    from dsl.loader import load_text
+    from engine.catalogue import build_catalogue
+    from engine.evaluator.backend import make_pricer
+    from engine.evaluator.rating_plans import RatingSetupError, product_rating
+
+    ruleset = Path(__file__).with_name("kit.bareme")
+    deck = Path(deck_path).resolve()
+    if deck.name != "ratedeck.csv":
+        raise SystemExit(f"rate_kit: the deck must be the kit's ratedeck.csv, got {deck.name}")
+    try:
+        catalogue = build_catalogue(load_text(ruleset.read_text(encoding="utf-8"), str(deck.parent / "kit.bareme")))
+        return product_rating(catalogue, make_pricer(), catalogue.products["VOICE"], None).plan
+    except (RulesetError, RatingSetupError) as e:
+        raise SystemExit(f"rate_kit: {e}") from None
 
 
 def main() -> None:

@@ -199,6 +199,55 @@ def run(
     print_run(result, explain)
 
 
+@app.command()
+def rate(
+    cdrs: Annotated[Path, typer.Argument(help="Usage records (CSV, any size: streamed).")],
+    ruleset: Annotated[Path, typer.Option("--ruleset", help="The ruleset whose rating rules apply.")],
+    product: Annotated[str, typer.Option("--product", help="The usage product (with a `rating`) to rate as.")],
+    layout: Annotated[str, typer.Option("--layout", help="Column layout: generic, asterisk (Master.csv) or kit.")] = "generic",
+    quarantine: Annotated[Path | None, typer.Option("--quarantine", help="CSV of rejected rows with their reasons.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="CSV of the rated lines (line, zone, calls, seconds, amount).")] = None,
+) -> None:
+    """Rate a usage file with a ruleset's rating rules; every record accounted for."""
+    from engine.evaluator.backend import make_pricer
+    from engine.evaluator.rating_plans import RatingSetupError, product_rating
+    from engine.pipeline import compile_ruleset
+    from engine.rating.cdr_import import LAYOUTS, import_usage
+
+    if layout not in LAYOUTS:
+        _err(f"bareme rate: --layout must be one of {', '.join(sorted(LAYOUTS))}, got {layout!r}")
+        raise typer.Exit(EXIT_USAGE)
+    for p in (cdrs, ruleset):
+        if not p.exists():
+            _err(f"bareme rate: no such file: {p}")
+            raise typer.Exit(EXIT_USAGE)
+    try:
+        compiled = compile_ruleset(ruleset)
+    except RulesetError as e:
+        _err(render_text(e.diagnostics, _sources(list(e.diagnostics))))
+        raise typer.Exit(EXIT_FINDINGS) from None
+    cat = compiled.catalogue
+    found = cat.products.get(product)
+    if found is None or found.rating is None:
+        rated = sorted(code for code, p in cat.products.items() if p.rating)
+        _err(f"bareme rate: {product!r} is not a rated usage product (rated: {', '.join(rated) or 'none'})")
+        raise typer.Exit(EXIT_USAGE)
+    try:
+        plan = product_rating(cat, make_pricer(), found, found.pricing).plan
+    except RatingSetupError as e:
+        _err(f"bareme rate: {e}")
+        raise typer.Exit(EXIT_FINDINGS) from None
+    result = import_usage(str(cdrs), plan, LAYOUTS[layout], quarantine=str(quarantine) if quarantine else None)
+    print(result.report)
+    if out is not None:
+        import pyarrow.csv as pacsv
+
+        pacsv.write_csv(result.to_arrow(), str(out))
+    if not result.report.reconciles():
+        _err("bareme rate: counts do not reconcile (a bug: please report it)")
+        raise typer.Exit(EXIT_INTERNAL)
+
+
 from cli.store_commands import register as register_store_commands  # noqa: E402
 
 register_store_commands(app)

@@ -163,3 +163,33 @@ def test_example_ruleset_checks_clean_and_is_formatted() -> None:
     assert result.exit_code == 0, result.output
     result = runner.invoke(app, ["fmt", "--check", str(ROOT / "rulesets")])
     assert result.exit_code == 0, result.output
+
+
+def test_rate_streams_a_usage_file_with_the_ruleset_rating(tmp_path: Path) -> None:
+    (tmp_path / "kit.bareme").write_text((ROOT / "bench" / "kit.bareme").read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "ratedeck.csv").write_text(
+        "prefix,zone,connect_fee,price_peak,price_offpeak,price_weekend,first_incr_s,next_incr_s,min_charge\n"
+        "331,FR-FIXED,0,10000,5000,4000,30,1,0\n"
+        "336,FR-MOBILE,0,60000,60000,60000,60,60,0\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "cdrs.csv").write_text(
+        "call_id,line_id,start_time,caller,callee,duration_s\n"
+        "1,7,2024-06-03T10:00:00,+33100000000,+33145678901,20\n"  # Monday peak: 30 s x 10000/60 = 5000
+        "2,7,2024-06-03T10:05:00,+33100000000,0612345678,61\n"  # 120 s x 60000/60 = 120000
+        "3,7,2024-06-03T10:06:00,+33100000000,+33145678901,0\n"  # unanswered: dropped
+        "3,7,2024-06-03T10:07:00,+33100000000,+33145678901,10\n"  # duplicate call id
+        "4,7,not a date,+33100000000,+33145678901,10\n",  # malformed
+        encoding="utf-8",
+    )
+    out, quarantine = tmp_path / "lines.csv", tmp_path / "q.csv"
+    result = runner.invoke(
+        app,
+        ["rate", str(tmp_path / "cdrs.csv"), "--ruleset", str(tmp_path / "kit.bareme"), "--product", "VOICE",
+         "--layout", "kit", "--out", str(out), "--quarantine", str(quarantine)],
+    )
+    assert result.exit_code == 0, result.output
+    assert "read 5 = rated 3 + rejected 1 + duplicates 1" in result.output
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert lines[1:] == ['7,"FR-FIXED",1,30,5000,0', '7,"FR-MOBILE",1,120,120000,0']
+    assert "not a date" in quarantine.read_text(encoding="utf-8")
