@@ -34,7 +34,7 @@ from decimal import Decimal
 from typing import Any
 
 from dsl import nodes as n
-from dsl.parser import parse_text
+from dsl.parser import parse_text, scan_comments
 
 __all__ = [
     "HANDLED_TYPES",
@@ -667,31 +667,6 @@ def format_node(node: n.Node) -> str:
     p = _Printer()
     p.line(node, 0)
     return p.render(())
-
-
-def scan_comments(text: str) -> tuple[n.Comment, ...]:
-    """The comments of a ruleset text, as the lexer sees them.
-
-    Lines are split on '\\n' only, like the lexer counts them (`str.splitlines` would also
-    split inside strings and comments at '\\r', '\\x0c', '\\u2028'...). Strings are skipped.
-    """
-    out: list[n.Comment] = []
-    for number, line in enumerate(text.split("\n"), start=1):
-        in_string = escaped = False
-        for i, ch in enumerate(line):
-            if in_string:
-                if escaped:
-                    escaped = False
-                elif ch == "\\":
-                    escaped = True
-                elif ch == '"':
-                    in_string = False
-            elif ch == '"':
-                in_string = True
-            elif ch == "#":
-                out.append(n.Comment(number, i + 1, line[i:].rstrip()))
-                break
-    return tuple(out)
 
 
 def same_tree(a: object, b: object) -> bool:

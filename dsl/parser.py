@@ -565,7 +565,6 @@ def _syntax_diagnostic(e: UnexpectedInput, text: str, path: str) -> Diagnostic:
 
 def parse_text(text: str, path: str = "<string>") -> n.RulesetFile:
     """Parse one ruleset file. Raises `RulesetError` (and nothing else) on bad input."""
-    comments: list[n.Comment] = []
     if "\x00" in text:
         pos = text.index("\x00")
         line = text.count("\n", 0, pos) + 1
@@ -595,28 +594,29 @@ def parse_text(text: str, path: str = "<string>") -> n.RulesetFile:
         raise RulesetError(
             [Diagnostic("E004", "expression nested too deeply", n.Span(path, 1, 1, 1, 2))]
         ) from None
-    # Split on "\n" only, as the lexer counts lines (splitlines also splits at \r, \x0c...).
-    for i, raw_line in enumerate(text.split("\n"), start=1):
-        # Comments are re-found by a scan that skips strings, so the formatter can keep them.
-        found = _comment_column(raw_line)
-        if found is not None:
-            comments.append(n.Comment(i, found + 1, raw_line[found:].rstrip()))
-    return n.RulesetFile(result.path, result.decls, tuple(comments), span=result.span)
+    return n.RulesetFile(result.path, result.decls, scan_comments(text), span=result.span)
 
 
-def _comment_column(line: str) -> int | None:
-    in_string = False
-    escaped = False
-    for i, ch in enumerate(line):
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
+def scan_comments(text: str) -> tuple[n.Comment, ...]:
+    """The comments of a ruleset text, as the lexer sees them, so the formatter can keep them.
+
+    Lines are split on '\n' only, like the lexer counts them (`str.splitlines` would also
+    split inside strings and comments at '\r', '\x0c', '\u2028'...). Strings are skipped.
+    """
+    out: list[n.Comment] = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        in_string = escaped = False
+        for i, ch in enumerate(line):
+            if in_string:
+                if escaped:
+                    escaped = False
+                elif ch == "\\":
+                    escaped = True
+                elif ch == '"':
+                    in_string = False
             elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch == "#":
-            return i
-    return None
+                in_string = True
+            elif ch == "#":
+                out.append(n.Comment(number, i + 1, line[i:].rstrip()))
+                break
+    return tuple(out)
