@@ -188,7 +188,13 @@ def run(
             _err(f"bareme run: {len(loaded.errors)} data errors; nothing billed ({counts}). Fix them or pass --skip-invalid.")
             raise typer.Exit(EXIT_FINDINGS)
         _err(f"bareme run: skipped {sum(c.rejected for c in loaded.counts.values())} invalid rows ({counts})")
-    result = run_billing(compiled, loaded, period, backend)
+    from engine.evaluator.values import EvaluationError
+
+    try:
+        result = run_billing(compiled, loaded, period, backend)
+    except EvaluationError as e:
+        _err(f"bareme run: a rule could not be evaluated: {e}")
+        raise typer.Exit(EXIT_FINDINGS) from None
     if output is not None:
         output.write_text(json.dumps(result.as_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     if format is RunFormat.json:

@@ -52,6 +52,8 @@ class Charge:
     cost: Fraction | None = None
     records: tuple[str, ...] = ()
     parent: Charge | None = None  # the charge a discount line discounts
+    base_quantity: Fraction | None = None  # the subscription's quantity (`when quantity`)
+    delta: bool = False  # a regularisation of a quantity or price change (actual - advance)
     sort_extra: tuple[object, ...] = ()
     discounts: list[Charge] = field(default_factory=list)
 

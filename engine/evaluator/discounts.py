@@ -17,7 +17,7 @@ from fractions import Fraction
 from engine.calendar import Period, add_months
 from engine.catalogue import Discount, where
 from engine.evaluator.charges import Charge, RunContext, fmt_money, fmt_num, period_label, step
-from engine.evaluator.recurring import months_between
+from engine.evaluator.recurring import completed_months
 from engine.evaluator.values import Value
 from engine.model import Customer, DataSet, Subscription
 
@@ -62,14 +62,21 @@ def grants_for(ctx: RunContext, customer: Customer, data: DataSet) -> list[Grant
             grants.append(Grant(d, g.start_date, g.subscription_id, f"data: discounts grant {g.grant_id}"))
     automatic = [d for d in cat.discounts.values() if d.automatic]
     if automatic:
-        for sub in data.subscriptions_by_customer.get(customer.customer_id, ()):
-            for d in automatic:
+        subs = data.subscriptions_by_customer.get(customer.customer_id, ())
+        for d in automatic:
+            if d.target.kind == "invoice":
+                # An invoice discount is the customer's, once: from their first subscription.
+                if subs:
+                    first = min(s.start_date for s in subs)
+                    grants.append(Grant(d, first, None, f"automatic for customer {customer.customer_id}"))
+                continue
+            for sub in subs:
                 grants.append(Grant(d, sub.start_date, sub.subscription_id, f"automatic for subscription {sub.subscription_id}"))
     return sorted(grants, key=_grant_order)
 
 
-def _grant_order(g: Grant) -> tuple[int, str, date, str]:
-    return (g.discount.order, g.discount.code, g.start, g.subscription_id or "")
+def _grant_order(g: Grant) -> tuple[int, str, date, str, str]:
+    return (g.discount.order, g.discount.code, g.start, g.subscription_id or "", g.source)
 
 
 def _targets(d: Discount, charge: Charge) -> bool:
@@ -138,12 +145,10 @@ def line_discounts(
                 env: dict[str, Value] = dict(ctx.catalogue.consts)
                 commitment = ctx.catalogue.commitments.get(sub.commitment) if sub and sub.commitment else None
                 env.update(
-                    quantity=abs(charge.quantity),
+                    quantity=abs(charge.base_quantity if charge.base_quantity is not None else charge.quantity),
                     volume=volumes[d.code] if d.code in volumes else volumes.setdefault(d.code, _volume(ctx, d, subs)),
                     commitment_months=Fraction(commitment.duration_months if commitment else 0),
-                    months_since_start=Fraction(
-                        months_between(sub.start_date, charge.period.start) if sub and sub.start_date < charge.period.start else 0
-                    ),
+                    months_since_start=Fraction(completed_months(sub.start_date, charge.period.start) if sub else 0),
                 )
                 if not ctx.pricer.expr(d.when, env):
                     continue
@@ -154,6 +159,10 @@ def line_discounts(
                 how = f"{fmt_num(rate * 100)}% of {fmt_money(remaining)}"
             else:
                 assert d.fixed is not None
+                if charge.delta:
+                    # A fixed amount per period was given on the period's own line; a change of
+                    # quantity or price during the period does not give it again.
+                    continue
                 fixed = ctx.pricer.expr(d.fixed, ctx.catalogue.consts)
                 assert isinstance(fixed, Fraction)
                 sign = 1 if remaining >= 0 else -1

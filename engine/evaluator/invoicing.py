@@ -115,16 +115,23 @@ def to_line(
     )
 
 
-def _group_key(c: Charge, group_by: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+def segment_key(
+    site_id: str | None, account_id: str | None, family: str | None, group_by: tuple[str, ...]
+) -> tuple[tuple[str, str], ...]:
+    """Which of the customer's invoices a line goes on (customer is implied)."""
     parts: list[tuple[str, str]] = []
     for g in group_by:
-        if g == "site" and c.site_id:
-            parts.append(("site", c.site_id))
-        elif g == "account" and c.account_id:
-            parts.append(("account", c.account_id))
-        elif g == "family" and c.family:
-            parts.append(("family", c.family))
+        if g == "site" and site_id:
+            parts.append(("site", site_id))
+        elif g == "account" and account_id:
+            parts.append(("account", account_id))
+        elif g == "family" and family:
+            parts.append(("family", family))
     return tuple(parts)
+
+
+def _group_key(c: Charge, group_by: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    return segment_key(c.site_id, c.account_id, c.family, group_by)
 
 
 def _order_key(c: Charge, order_by: tuple[str, ...]) -> tuple[object, ...]:
@@ -169,7 +176,8 @@ def build_invoices(
         owner = c.parent or c
         groups[_group_key(owner, rule.group_by)].append(c)
     invoices: list[Invoice] = []
-    for index, key in enumerate(sorted(groups)):
+    given: set[str] = set()
+    for key in sorted(groups):
         members = groups[key]
 
         def sort_key(c: Charge) -> tuple[object, ...]:
@@ -178,7 +186,7 @@ def build_invoices(
 
         ordered = sorted(members, key=sort_key)
         lines = [to_line(cat, c, override or c.vat, regime_source if override else None, ctx.memo) for c in ordered]
-        lines.extend(_invoice_discount_lines(ctx, lines, invoice_grants, index == 0, override, regime_source))
+        lines.extend(_invoice_discount_lines(ctx, lines, invoice_grants, given, override, regime_source))
         invoices.append(_invoice(ctx, customer, key, lines, override))
     return invoices
 
@@ -187,7 +195,7 @@ def _invoice_discount_lines(
     ctx: RunContext,
     lines: list[InvoiceLine],
     grants: list[Grant],
-    first_invoice: bool,
+    given: set[str],
     override: VatRate | None,
     regime_source: str | None,
 ) -> list[InvoiceLine]:
@@ -197,9 +205,11 @@ def _invoice_discount_lines(
         bases: dict[tuple[str, Decimal], Decimal] = defaultdict(Decimal)
         for line in lines + out:
             bases[(line.vat_category, line.vat_rate)] += line.amount
-        split = invoice_discount_amounts(ctx, grant, dict(bases), first_invoice)
+        split = invoice_discount_amounts(ctx, grant, dict(bases), grant.source not in given)
         if split is None:
             continue
+        if grant.discount.fixed is not None:
+            given.add(grant.source)  # a fixed amount is given once, on the first invoice that can take it
         parts, how = split
         rounded = [cat.rounding.line.apply(x) for _, x in parts]
         # Fixed amounts: the rounded parts must add up to the rounded whole (largest base absorbs it).

@@ -134,6 +134,7 @@ def _clone_for(proto: Charge, customer: Customer, sub: Subscription, sub_step: T
         account_id=sub.account_id,
         share=proto.share,
         cost=proto.cost,
+        base_quantity=proto.base_quantity,
     )
 
 
@@ -359,6 +360,7 @@ def _line_for_piece(
         account_id=sub.account_id,
         share=share,
         cost=cost,
+        base_quantity=piece.quantity,
     )
 
 
@@ -474,6 +476,8 @@ def _regularisation(
                 site_id=sub.site_id,
                 account_id=sub.account_id,
                 share=share if delta_full >= 0 else -share,
+                base_quantity=pa.quantity,
+                delta=True,
             )
         )
     charges.extend(_minimum_period(ctx, customer, sub, product, bp, actual))
@@ -575,6 +579,16 @@ def months_between(start: date, end: date) -> int:
     m = max(0, (end.year - start.year) * 12 + end.month - start.month - 1)
     while add_months(start, m) < end:
         m += 1
+    return m
+
+
+def completed_months(start: date, end: date) -> int:
+    """Whole months completed from start to end (a started month does not count)."""
+    if end <= start:
+        return 0
+    m = (end.year - start.year) * 12 + end.month - start.month
+    while m > 0 and add_months(start, m) > end:
+        m -= 1
     return m
 
 

@@ -17,7 +17,7 @@ from engine.catalogue import Catalogue, where
 from engine.evaluator.backend import Pricer, make_pricer
 from engine.evaluator.charges import Charge, RunContext, fmt_money, fmt_num, subscription_trace
 from engine.evaluator.discounts import grants_for, line_discounts
-from engine.evaluator.invoicing import build_invoices
+from engine.evaluator.invoicing import build_invoices, segment_key
 from engine.evaluator.recurring import recurring_charges, termination_fee
 from engine.evaluator.usage import usage_charges
 from engine.invoice import Invoice, RunResult, TraceStep
@@ -93,17 +93,23 @@ def percent_charges(ctx: RunContext, customer: Customer, data: DataSet, base: li
             continue
         pricing = product.pricing
         t = pricing.target
+        # The lines of the invoice the percentage line goes on (segmentation by family aside:
+        # a support contract priced on the voice lines is not itself a voice line).
+        group_by = tuple(g for g in cat.invoicing_for(customer.segment).group_by if g != "family")
+        own = segment_key(sub.site_id, sub.account_id, None, group_by)
         matched = [
             c
             for c in base
             if c.product is not None
             and ((t.kind == "family" and c.product.family in t.names) or (t.kind == "product" and c.product.code in t.names))
+            and segment_key(c.site_id, c.account_id, None, group_by) == own
         ]
         total = sum((c.exact for c in matched), Fraction(0))
         rate = ctx.pricer.expr(pricing.rate, cat.consts)
         assert isinstance(rate, Fraction)
         qty = Fraction(sub.quantity_on(served.start))
-        exact = rate * total * qty
+        share = Fraction(served.days, ctx.period.days)
+        exact = rate * total * qty * share
         what = f"{t.kind} {', '.join(t.names)}"
         out.append(
             Charge(
@@ -124,7 +130,9 @@ def percent_charges(ctx: RunContext, customer: Customer, data: DataSet, base: li
                         source=where(pricing.span),
                     ),
                 ],
-                explain_formula=(f"{fmt_num(qty)} x " if qty != 1 else "") + f"{fmt_num(rate * 100)}% of {fmt_money(total)}",
+                explain_formula=(f"{fmt_num(qty)} x " if qty != 1 else "")
+                + (f"{served.days}/{ctx.period.days} days x " if share != 1 else "")
+                + f"{fmt_num(rate * 100)}% of {fmt_money(total)}",
                 vat=cat.vat_rates[product.vat],
                 subscription_id=sub.subscription_id,
                 site_id=sub.site_id,
