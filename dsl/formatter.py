@@ -35,6 +35,8 @@ from typing import Any
 
 from dsl import nodes as n
 from dsl.parser import parse_text, scan_comments
+from dsl.types import CURRENCIES
+from dsl.types import UNITS as TYPE_UNITS
 
 __all__ = [
     "HANDLED_TYPES",
@@ -51,31 +53,8 @@ __all__ = [
 INDENT = "    "
 
 # Words the lexer reads as part of a literal right after a NUMBER (`3 minutes`, `3 EUR`).
-UNIT_WORDS = frozenset(
-    [
-        "seconds",
-        "second",
-        "minutes",
-        "minute",
-        "hours",
-        "hour",
-        "days",
-        "day",
-        "months",
-        "month",
-        "years",
-        "year",
-        "sms",
-        "units",
-        "unit",
-        "bytes",
-        "byte",
-        "kB",
-        "MB",
-        "GB",
-    ]
-)
-CURRENCY_WORDS = frozenset({"EUR", "USD", "GBP", "CHF"})
+UNIT_WORDS = frozenset(TYPE_UNITS)
+CURRENCY_WORDS = frozenset(CURRENCIES)
 _AFTER_NUMBER_WORDS = UNIT_WORDS | CURRENCY_WORDS
 # Keywords that start a pricing form: a price written as a name spelled like them needs parens.
 PRICING_WORDS = frozenset({"flat", "graduated", "volume", "package", "percent", "by"})

@@ -13,32 +13,13 @@ from collections.abc import Callable, Mapping
 from datetime import date
 from fractions import Fraction
 
+from dsl.types import UNITS as TYPE_UNITS
+
 Value = Fraction | date | bool | str
 Env = Mapping[str, Value]
 
-# Unit word -> (dimension, factor to the dimension's base unit).
-UNITS: dict[str, tuple[str, int]] = {
-    "second": ("time", 1),
-    "seconds": ("time", 1),
-    "minute": ("time", 60),
-    "minutes": ("time", 60),
-    "hour": ("time", 3600),
-    "hours": ("time", 3600),
-    "byte": ("data", 1),
-    "bytes": ("data", 1),
-    "kB": ("data", 1000),
-    "MB": ("data", 1_000_000),
-    "GB": ("data", 1_000_000_000),
-    "sms": ("count", 1),
-    "unit": ("count", 1),
-    "units": ("count", 1),
-    "day": ("days", 1),
-    "days": ("days", 1),
-    "month": ("months", 1),
-    "months": ("months", 1),
-    "year": ("months", 12),
-    "years": ("months", 12),
-}
+# Unit word -> (dimension, factor to the dimension's base unit): the checker's table.
+UNITS: dict[str, tuple[str, int]] = {word: (u.dimension, int(u.factor)) for word, u in TYPE_UNITS.items()}
 
 
 class EvaluationError(Exception):

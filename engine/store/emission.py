@@ -142,12 +142,12 @@ def _lock_series(
     return series
 
 
-def _pause() -> float:
+def _pause() -> float:  # float-ok: a test hook's sleep in seconds, not money
     value = os.environ.get(PAUSE_ENV)
     if not value:
         return 0.0
     try:
-        return max(0.0, float(value))
+        return max(0.0, float(value))  # float-ok
     except ValueError:
         return 0.0
 
