@@ -40,6 +40,12 @@ def _emit_once(url: str, run_id: str) -> int:
     return 0
 
 
+def _say(text: str) -> None:
+    """One line in one write(2): forked emitters share the pipe, and a print() may write the
+    text and its newline separately, letting two emitters' lines interleave."""
+    os.write(1, (text.replace("\n", " ") + "\n").encode())
+
+
 def _emitter(url: str, run_id: str) -> None:
     """In a forked process: never returns."""
     code = 0
@@ -48,20 +54,19 @@ def _emitter(url: str, run_id: str) -> None:
         store = Store(normal, make_engine(normal))
         with store.engine.connect():
             pass
-        print(f"ready {os.getpid()}", flush=True)
+        _say(f"ready {os.getpid()}")
         signal.sigwait({signal.SIGUSR1})
         try:
             emit_run(store, run_id)
-            print(f"emitted {os.getpid()}", flush=True)
+            _say(f"emitted {os.getpid()}")
         except StoreError as exc:
-            print(f"refused {os.getpid()}: {exc}", flush=True)
+            _say(f"refused {os.getpid()}: {exc}")
             code = 1
         store.close()
     except BaseException as exc:  # report, never fall back into the forker's loop
-        print(f"failed {os.getpid()}: {type(exc).__name__}: {exc}", flush=True)
+        _say(f"failed {os.getpid()}: {type(exc).__name__}: {exc}")
         code = 2
     finally:
-        sys.stdout.flush()
         os._exit(code)
 
 

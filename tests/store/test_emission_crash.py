@@ -204,6 +204,8 @@ def test_concurrent_emitters_share_one_series_without_gap(
         reports: dict[int, str] = {}
         while len(reports) < len(pids):
             line = forker.line()
+            if not line:
+                continue
             word, pid_text = line.split()[0], line.split()[1].rstrip(":")
             assert word in ("emitted", "refused"), line
             reports[int(pid_text)] = line
