@@ -9,6 +9,7 @@ the parser expected. Nothing but `RulesetError` ever escapes, whatever the input
 from __future__ import annotations
 
 import difflib
+import re
 from datetime import date, time
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -575,7 +576,8 @@ def parse_text(text: str, path: str = "<string>") -> n.RulesetFile:
     try:
         tree = _lark().parse(text)
     except UnexpectedInput as e:
-        raise RulesetError([_syntax_diagnostic(e, text, path)]) from None
+        first = _syntax_diagnostic(e, text, path)
+        raise RulesetError([first, *_later_syntax_errors(text, path, first.span.line)]) from None
     except RecursionError:
         raise RulesetError(
             [Diagnostic("E004", "expression nested too deeply", n.Span(path, 1, 1, 1, 2))]
@@ -595,6 +597,38 @@ def parse_text(text: str, path: str = "<string>") -> n.RulesetFile:
             [Diagnostic("E004", "expression nested too deeply", n.Span(path, 1, 1, 1, 2))]
         ) from None
     return n.RulesetFile(result.path, result.decls, scan_comments(text), span=result.span)
+
+
+# A line starting with one of these at column 1 starts a new declaration: after a syntax error the
+# parser resumes there, so independent mistakes further down are reported in the same run.
+_TOP_LEVEL = re.compile(
+    r"(ruleset|import|const|rounding|vat|reverse_charge|export|proration|family|product|pricelist"
+    r"|effective|discount|commitment|invoicing|zones|rate_deck|time_bands|rating)\b"
+)
+MAX_SYNTAX_ERRORS = 50
+
+
+def _later_syntax_errors(text: str, path: str, after_line: int) -> list[Diagnostic]:
+    """Syntax errors of the declarations that start after `after_line` (error recovery)."""
+    lines = text.split("\n")
+    found: list[Diagnostic] = []
+    line = after_line
+    while len(found) < MAX_SYNTAX_ERRORS:
+        start = next((i for i in range(line, len(lines)) if _TOP_LEVEL.match(lines[i])), None)
+        if start is None:
+            return found
+        rest = "\n".join(lines[start:])
+        try:
+            _lark().parse(rest)
+            return found
+        except UnexpectedInput as e:
+            d = _syntax_diagnostic(e, rest, path)
+        except RecursionError:
+            return found
+        span = n.Span(path, d.span.line + start, d.span.column, d.span.end_line + start, d.span.end_column)
+        found.append(Diagnostic(d.code, d.message, span, d.hint))
+        line = max(span.line, start + 1)
+    return found
 
 
 def scan_comments(text: str) -> tuple[n.Comment, ...]:
