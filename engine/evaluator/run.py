@@ -84,7 +84,13 @@ def percent_charges(ctx: RunContext, customer: Customer, data: DataSet, base: li
     """Products priced as a percentage of other lines (support contracts...)."""
     cat = ctx.catalogue
     out: list[Charge] = []
-    for sub in sorted(data.subscriptions_by_customer.get(customer.customer_id, ()), key=lambda s: s.subscription_id):
+    percent_products = ctx.memo.get("percent_products")
+    if percent_products is None:
+        percent_products = frozenset(c for c, p in cat.products.items() if isinstance(p.pricing, n.PercentPricing))
+        ctx.memo["percent_products"] = percent_products
+    assert isinstance(percent_products, frozenset)
+    subs = [s for s in data.subscriptions_by_customer.get(customer.customer_id, ()) if s.product in percent_products]
+    for sub in sorted(subs, key=lambda s: s.subscription_id):
         product = cat.products.get(sub.product)
         if product is None or not isinstance(product.pricing, n.PercentPricing):
             continue
