@@ -135,7 +135,9 @@ def test_run_refuses_bad_data_and_lists_every_error(tmp_path: Path) -> None:
     assert "nothing billed" in out
     result = runner.invoke(app, ["run", str(f), "--data", str(d), "--period", "2026-12", "--skip-invalid", "--format", "json"])
     assert result.exit_code == 0
-    assert "skipped" in result.stderr if hasattr(result, "stderr") else True
+    assert "skipped 4 invalid rows" in result.output
+    assert "subscriptions: 3 read = 0 accepted + 3 rejected" in result.output
+    assert json.loads(result.stdout)["invoice_count"] == 0  # every subscription was invalid
 
 
 def test_run_bad_period_is_a_usage_error(tmp_path: Path) -> None:
