@@ -13,11 +13,14 @@ import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from dsl.diagnostics import Diagnostic, RulesetError, render_json, render_text
+
+if TYPE_CHECKING:
+    from engine.pipeline import CompiledRuleset
 
 app = typer.Typer(
     add_completion=False,
@@ -63,6 +66,17 @@ def _ruleset_files(paths: list[Path]) -> list[Path]:
         else:
             files.append(p)
     return files
+
+
+def _compile_or_exit(ruleset: Path) -> CompiledRuleset:
+    """The checked ruleset, or every diagnostic printed and exit 1."""
+    from engine.pipeline import compile_ruleset
+
+    try:
+        return compile_ruleset(ruleset)
+    except RulesetError as e:
+        _err(render_text(e.diagnostics, _sources(list(e.diagnostics))))
+        raise typer.Exit(EXIT_FINDINGS) from None
 
 
 def _missing(paths: list[Path]) -> list[Path]:
@@ -154,7 +168,7 @@ def run(
     """Bill a period from a ruleset and a data set."""
     from engine.calendar import month_period
     from engine.dataset import DataSetError
-    from engine.pipeline import compile_ruleset, load_data, run_billing
+    from engine.pipeline import load_data, run_billing
 
     try:
         month_period(period)
@@ -167,11 +181,7 @@ def run(
     if not ruleset.exists():
         _err(f"bareme run: no such ruleset: {ruleset}")
         raise typer.Exit(EXIT_USAGE)
-    try:
-        compiled = compile_ruleset(ruleset)
-    except RulesetError as e:
-        _err(render_text(e.diagnostics, _sources(list(e.diagnostics))))
-        raise typer.Exit(EXIT_FINDINGS) from None
+    compiled = _compile_or_exit(ruleset)
     try:
         loaded = load_data(data, compiled.catalogue, skip_invalid)
     except DataSetError as e:
@@ -217,7 +227,6 @@ def rate(
     """Rate a usage file with a ruleset's rating rules; every record accounted for."""
     from engine.evaluator.backend import make_pricer
     from engine.evaluator.rating_plans import RatingSetupError, product_rating
-    from engine.pipeline import compile_ruleset
     from engine.rating.cdr_import import LAYOUTS, import_usage
 
     if layout not in LAYOUTS:
@@ -227,11 +236,7 @@ def rate(
         if not p.exists():
             _err(f"bareme rate: no such file: {p}")
             raise typer.Exit(EXIT_USAGE)
-    try:
-        compiled = compile_ruleset(ruleset)
-    except RulesetError as e:
-        _err(render_text(e.diagnostics, _sources(list(e.diagnostics))))
-        raise typer.Exit(EXIT_FINDINGS) from None
+    compiled = _compile_or_exit(ruleset)
     cat = compiled.catalogue
     found = cat.products.get(product)
     if found is None or found.rating is None:

@@ -436,6 +436,16 @@ class BlockDecl(Node):
     def all(self, key: str) -> tuple[Attr, ...]:
         return tuple(a for a in self.attrs if attr_key(a) == key)
 
+    def word(self, key: str) -> str | None:
+        """The value of a keyword or name attribute (`kind recurring` -> "recurring")."""
+        a = self.first(key)
+        return a.value if isinstance(a, WordAttr) else None
+
+    def expr(self, key: str) -> Expr | None:
+        """The expression of an expression attribute (`cost 18 EUR`)."""
+        a = self.first(key)
+        return a.expr if isinstance(a, ExprAttr) else None
+
 
 @dataclass(frozen=True, slots=True)
 class ProrationDecl(BlockDecl):

@@ -223,16 +223,6 @@ def _text(block: n.BlockDecl | n.InvoicingDecl | n.TaxDecl, key: str) -> str | N
     return None
 
 
-def _word(block: n.BlockDecl, key: str) -> str | None:
-    a = block.first(key)
-    return a.value if isinstance(a, n.WordAttr) else None
-
-
-def _expr(block: n.BlockDecl, key: str) -> n.Expr | None:
-    a = block.first(key)
-    return a.expr if isinstance(a, n.ExprAttr) else None
-
-
 def _duration(e: n.Expr | None, const_nodes: Mapping[str, n.Expr]) -> tuple[int, str] | None:
     """A duration attribute as (count, 'months' | 'days'), following constants."""
     if e is None:
@@ -299,8 +289,8 @@ def build_catalogue(program: Program) -> Catalogue:
     proration_spans: dict[str, n.Span] = {}
     for d in program.decls():
         if isinstance(d, n.ProrationDecl):
-            method = _word(d, "method") or "actual_days"
-            minimum = _duration(_expr(d, "minimum"), const_nodes)
+            method = d.word("method") or "actual_days"
+            minimum = _duration(d.expr("minimum"), const_nodes)
             prorations[d.name] = ProrationPolicy(
                 d.name, ProrationMethod(method), minimum[0] if minimum and minimum[1] == "days" else 0
             )
@@ -334,22 +324,22 @@ def build_catalogue(program: Program) -> Catalogue:
         per = d.first("periodicity")
         price = d.first("price")
         pricing = price.pricing if isinstance(price, n.PriceAttr) else None
-        proration_name = _word(d, "proration")
+        proration_name = d.word("proration")
         products[d.name] = Product(
             code=d.name,
             label=_text(d, "label") or d.name,
-            kind=_word(d, "kind") or "recurring",
-            family=_word(d, "family"),
-            billing=_word(d, "billing") or "in_advance",
+            kind=d.word("kind") or "recurring",
+            family=d.word("family"),
+            billing=d.word("billing") or "in_advance",
             periodicity=Periodicity(per.periodicity) if isinstance(per, n.PeriodicityAttr) else Periodicity.MONTHLY,
             anchor=(per.anchor or 1) if isinstance(per, n.PeriodicityAttr) else 1,
-            vat=_word(d, "vat") or "",
+            vat=d.word("vat") or "",
             accounting=_text(d, "accounting"),
-            cost=_expr(d, "cost"),
+            cost=d.expr("cost"),
             proration=prorations.get(proration_name, default_proration) if proration_name else default_proration,
             proration_span=proration_spans.get(proration_name or str(default_proration_name or "")),
-            unit=_word(d, "unit"),
-            rating=_word(d, "rating"),
+            unit=d.word("unit"),
+            rating=d.word("rating"),
             pricing=pricing,
             price_span=price.span if price is not None else d.span,
             span=d.span,
@@ -400,18 +390,18 @@ def build_catalogue(program: Program) -> Catalogue:
         until = d.first("until")
         order = d.first("order")
         flags = {a.key for a in d.attrs if isinstance(a, n.FlagAttr)}
-        window = _duration(_expr(d, "for"), const_nodes)
+        window = _duration(d.expr("for"), const_nodes)
         discounts[d.name] = Discount(
             code=d.name,
             label=_text(d, "label") or d.name,
-            percent=_expr(d, "percent"),
-            fixed=_expr(d, "fixed"),
+            percent=d.expr("percent"),
+            fixed=d.expr("fixed"),
             target=on.target if isinstance(on, n.OnAttr) else n.Target("line"),
             months=window[0] if window and window[1] == "months" else None,
             days=window[0] if window and window[1] == "days" else None,
             until=until.value if isinstance(until, n.DateAttr) else None,
             permanent="permanent" in flags,
-            when=_expr(d, "when"),
+            when=d.expr("when"),
             order=order.value if isinstance(order, n.NumberAttr) else 0,
             automatic="automatic" in flags,
             allow_negative="allow_negative" in flags,
@@ -422,8 +412,8 @@ def build_catalogue(program: Program) -> Catalogue:
     for d in program.decls():
         if not isinstance(d, n.CommitmentDecl):
             continue
-        duration = _duration(_expr(d, "duration"), const_nodes)
-        renewal = _duration(_expr(d, "renewal"), const_nodes)
+        duration = _duration(d.expr("duration"), const_nodes)
+        renewal = _duration(d.expr("renewal"), const_nodes)
         spend = d.first("minimum_spend")
         fee = d.first("termination_fee")
         commitments[d.name] = CommitmentTerm(
@@ -431,8 +421,8 @@ def build_catalogue(program: Program) -> Catalogue:
             label=_text(d, "label") or d.name,
             duration_months=duration[0] if duration else 0,
             renewal_months=renewal[0] if renewal else None,
-            termination_fee=_expr(d, "termination_fee"),
-            cap=_expr(d, "cap"),
+            termination_fee=d.expr("termination_fee"),
+            cap=d.expr("cap"),
             minimum_spend=spend.amount if isinstance(spend, n.MinimumSpendAttr) else None,
             minimum_spend_target=spend.target if isinstance(spend, n.MinimumSpendAttr) else None,
             span=d.span,

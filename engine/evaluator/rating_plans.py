@@ -56,20 +56,6 @@ def _micro(value: Fraction, what: str) -> int:
     return int(micro)
 
 
-def _attr(block: n.BlockDecl, key: str) -> n.Attr | None:
-    return block.first(key)
-
-
-def _word(block: n.BlockDecl, key: str) -> str | None:
-    a = block.first(key)
-    return a.value if isinstance(a, n.WordAttr) else None
-
-
-def _expr(block: n.BlockDecl, key: str) -> n.Expr | None:
-    a = block.first(key)
-    return a.expr if isinstance(a, n.ExprAttr) else None
-
-
 def _value(pricer: Pricer, e: n.Expr, cat: Catalogue) -> Fraction:
     v = pricer.expr(e, cat.consts)
     if not isinstance(v, Fraction):
@@ -86,7 +72,7 @@ def load_deck(decl: n.RateDeckDecl) -> RateDeck:
     columns = {a.field: a.header for a in decl.attrs if isinstance(a, n.ColumnAttr)}
     defaults = ColumnMapping()
     mapping = ColumnMapping(**{k: v for k, v in columns.items() if hasattr(defaults, k)})  # type: ignore[arg-type]
-    unit = _word(decl, "prices_in") or "micro"
+    unit = decl.word("prices_in") or "micro"
     deck, errors = load_rate_deck(path, mapping, "decimal" if unit == "decimal" else "micro", decl.name)
     if deck is None:
         shown = "; ".join(str(e) for e in errors[:5])
@@ -147,9 +133,9 @@ def product_rating(cat: Catalogue, pricer: Pricer, product: Product, pricing: n.
     """The plan rating `product`'s records (its `rating` block and its zone prices)."""
     assert product.rating is not None
     decl = cat.ratings[product.rating]
-    increments_attr = _attr(decl, "increments")
+    increments_attr = decl.first("increments")
     increments = (increments_attr.first, increments_attr.next) if isinstance(increments_attr, n.IncrementsAttr) else None
-    deck_name = _word(decl, "deck")
+    deck_name = decl.word("deck")
     unpriced: frozenset[str] = frozenset()
     if deck_name is not None:
         deck = load_deck(cat.rate_decks[deck_name])
@@ -159,11 +145,11 @@ def product_rating(cat: Catalogue, pricer: Pricer, product: Product, pricing: n.
         raise RatingSetupError(
             f"{product.code}: a rated usage product needs `price by zone` or a `deck` in rating {decl.name}"
         )
-    cost_name = _word(decl, "cost_deck")
+    cost_name = decl.word("cost_deck")
     cost_deck = load_deck(cat.rate_decks[cost_name]) if cost_name else None
-    bands = _bands(cat.time_bands.get(_word(decl, "bands") or ""), cat.timezone)
-    minimum = _expr(decl, "minimum_duration")
-    rounding = _attr(decl, "per_call_rounding")
+    bands = _bands(cat.time_bands.get(decl.word("bands") or ""), cat.timezone)
+    minimum = decl.expr("minimum_duration")
+    rounding = decl.first("per_call_rounding")
     per_call = None
     if isinstance(rounding, n.RoundingAttr):
         step = Fraction(rounding.step) * MICRO
@@ -173,7 +159,7 @@ def product_rating(cat: Catalogue, pricer: Pricer, product: Product, pricing: n.
         if mode not in ("up", "down", "half_up", "half_even"):
             raise RatingSetupError(f"per_call_rounding mode {rounding.mode} is not supported for calls ({where(rounding.span)})")
         per_call = (int(step), mode)
-    maximum = _expr(decl, "maximum_per_call")
+    maximum = decl.expr("maximum_per_call")
     allowances: list[Allowance] = []
     fair_use = None
     for a in decl.attrs:
@@ -189,7 +175,7 @@ def product_rating(cat: Catalogue, pricer: Pricer, product: Product, pricing: n.
             )
         elif isinstance(a, n.FairUseAttr):
             fair_use = FairUse(int(_value(pricer, a.amount, cat)), "pooled" if a.scope == "customer" else "line")
-    country = _word(decl, "country") or cat.country
+    country = decl.word("country") or cat.country
     code = phonenumbers.country_code_for_region(country) or 33
     plan = RatingPlan(
         deck=deck,
@@ -197,7 +183,7 @@ def product_rating(cat: Catalogue, pricer: Pricer, product: Product, pricing: n.
         default_country_code=str(code),
         increments=increments if deck_name is not None else None,
         minimum_duration_s=int(_value(pricer, minimum, cat)) if minimum is not None else 0,
-        unanswered=_word(decl, "unanswered") or "drop",  # type: ignore[arg-type]
+        unanswered=decl.word("unanswered") or "drop",  # type: ignore[arg-type]
         per_call_rounding=per_call,  # type: ignore[arg-type]
         max_per_call_micro=_micro(_value(pricer, maximum, cat), "maximum_per_call") if maximum is not None else None,
         allowances=tuple(allowances),

@@ -46,6 +46,10 @@ def normalise_number(raw: str, country_code: str = "33") -> str | None:
     return normalise(text, country_code)
 
 
+# `_price_record` returns None (priced), a reason (rejected), or this: rated later, in a batch.
+DEFERRED = "deferred to the rating engine"
+
+
 @dataclass
 class _Group:
     sub: Subscription
@@ -83,10 +87,10 @@ def usage_charges(ctx: RunContext, data: DataSet) -> UsageOutcome:
             outside += 1
             continue
         reason = _price_record(ctx, data, rec, day, groups, country_code, deferred)
-        if reason is not None:
-            rejected.append(RejectedRecord(record_id=rec.record_id, line_id=rec.line_id, reason=reason))
-        elif reason is None and not _is_deferred(deferred, rec):
+        if reason is None:
             billed += 1
+        elif reason is not DEFERRED:
+            rejected.append(RejectedRecord(record_id=rec.record_id, line_id=rec.line_id, reason=reason))
     out: dict[str, list[Charge]] = defaultdict(list)
     unanswered = 0
     for batch_key in sorted(deferred):
@@ -186,8 +190,7 @@ def _price_record(
         if batch is None:
             batch = deferred[batch_key] = _Batch(product, version.pricing, version.span)
         batch.items.append((rec, sub))
-        batch.ids.add(rec.record_id)
-        return None
+        return DEFERRED
     qty = Fraction(rec.quantity)
     zone = ""
     price: Fraction | None = None
@@ -230,11 +233,6 @@ class _Batch:
     pricing: n.Pricing
     span: n.Span
     items: list[tuple[UsageRecord, Subscription]] = field(default_factory=list)
-    ids: set[str] = field(default_factory=set)
-
-
-def _is_deferred(deferred: dict[tuple[str, str], _Batch], rec: UsageRecord) -> bool:
-    return any(rec.record_id in b.ids for b in deferred.values())
 
 
 @dataclass
