@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from enum import StrEnum
+from functools import cached_property
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 __all__ = [
@@ -77,11 +78,12 @@ class Period:
         """The period from ``first_day`` to ``last_day``, both included."""
         return cls(first_day, last_day + _ONE_DAY)
 
-    @property
+    # Cached: a run asks every period for them once per line (one shared date per period).
+    @cached_property
     def days(self) -> int:
         return (self.end - self.start).days
 
-    @property
+    @cached_property
     def last_day(self) -> date:
         """Inclusive end (the last day served/billed)."""
         return self.end - _ONE_DAY

@@ -17,7 +17,7 @@ from __future__ import annotations
 import decimal
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 from fractions import Fraction
@@ -81,7 +81,11 @@ def as_fraction(x: Decimal | Fraction | int) -> Fraction:
 
 def round_rational(q: Fraction, mode: RoundingMode) -> int:
     """Round the rational ``q`` to an integer with ``mode``, exactly."""
-    num, den = q.numerator, q.denominator  # den > 0 always
+    return round_ratio(q.numerator, q.denominator, mode)
+
+
+def round_ratio(num: int, den: int, mode: RoundingMode) -> int:
+    """Round ``num / den`` (``den > 0``) to an integer with ``mode``, exactly."""
     if den == 1:
         return num
     sign = -1 if num < 0 else 1
@@ -122,6 +126,8 @@ class RoundingRule:
 
     step: Decimal
     mode: RoundingMode
+    # k when the step is 10**-k (0.01, 0.0001, 1...): the integer fast path; else None.
+    _places: int | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.step, Decimal) or isinstance(self.step, bool):
@@ -130,9 +136,28 @@ class RoundingRule:
             raise ValueError(f"rounding step must be a positive decimal, not {self.step}")
         if not isinstance(self.mode, RoundingMode):
             object.__setattr__(self, "mode", RoundingMode(self.mode))
+        exponent = self.step.as_tuple().exponent
+        if isinstance(exponent, int) and exponent <= 0 and self.step == _POWERS_OF_TEN.get(exponent):
+            object.__setattr__(self, "_places", -exponent)
 
     def apply(self, x: Decimal | Fraction | int) -> Decimal:
         """Round ``x`` to a multiple of the step; the result has the step's exponent."""
+        places = self._places
+        if places is not None and type(x) is Fraction:
+            # Hot path (a line amount in cents): integers only, no intermediate Fraction.
+            n = round_ratio(x.numerator * _TEN_POW[places], x.denominator, self.mode)
+            return Decimal(f"{n}E-{places}")
+        return self._apply_slow(x)
+
+    def apply_ratio(self, num: int, den: int) -> Decimal:
+        """Round ``num / den`` (``den > 0``): ``apply(Fraction(num, den))`` without the Fraction
+        on the fast path."""
+        places = self._places
+        if places is not None:
+            return Decimal(f"{round_ratio(num * _TEN_POW[places], den, self.mode)}E-{places}")
+        return self._apply_slow(Fraction(num, den))
+
+    def _apply_slow(self, x: Decimal | Fraction | int) -> Decimal:
         exponent = self.step.as_tuple().exponent
         if isinstance(exponent, int) and self.step == _POWERS_OF_TEN.get(exponent):
             # Fast path (steps 0.01, 0.0001...): integer arithmetic, and a Decimal built from

@@ -4,8 +4,11 @@ Contract:
 - `open_session(kind, catalogue, slices, workers=None, scheduler=None)` is a context manager
   giving a `Session`; `session.run(period, done)` bills every slice for `period` and returns
   their `RunResult`s in slice order (whatever order they complete in), calling `done()` once per
-  completed slice. A session can run several periods on the same slices (the forecast does);
-  whatever the session opened (pool, cluster, client) is closed on exit, also on error.
+  completed slice; `session.revenue(period, done)` gives the period's in-advance recurring
+  revenue and its line discounts (`engine.evaluator.run.recurring_revenue`), summed over the
+  slices, without building invoices (only two amounts travel back per slice). A session can
+  run several periods on the same slices (the forecast does); whatever the session opened
+  (pool, cluster, client) is closed on exit, also on error.
 - "serial": in this process. "process": a `ProcessPoolExecutor` of `workers` processes (default
   `os.cpu_count()`); with the fork start method (Linux) the catalogue and the slices are
   inherited by the workers (nothing is pickled on the way in), otherwise the catalogue is sent
@@ -31,10 +34,11 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
-from typing import Any, Protocol
+from decimal import Decimal
+from typing import Any, Protocol, TypeVar
 
 from engine.catalogue import Catalogue
-from engine.evaluator.run import bill
+from engine.evaluator.run import bill, recurring_revenue
 from engine.invoice import RunResult
 from engine.model import DataSet
 from simulator.partition import DataSlice
@@ -44,10 +48,25 @@ __all__ = ["EXECUTORS", "Session", "open_session"]
 EXECUTORS = ("serial", "process", "dask")
 
 Done = Callable[[], None]
+_T = TypeVar("_T")
+_U = TypeVar("_U")
+
+
+def _same(x: _T) -> _T:
+    return x
+
+
+Revenue = tuple[Decimal, Decimal]  # in-advance recurring revenue, line discounts on it
 
 
 class Session(Protocol):
     def run(self, period: str, done: Done | None = None) -> list[RunResult]: ...
+
+    def revenue(self, period: str, done: Done | None = None) -> Revenue: ...
+
+
+def _total(parts: Sequence[Revenue]) -> Revenue:
+    return sum((p[0] for p in parts), Decimal(0)), sum((p[1] for p in parts), Decimal(0))
 
 
 @contextmanager
@@ -95,6 +114,17 @@ class SerialSession:
                 done()
         return out
 
+    def revenue(self, period: str, done: Done | None = None) -> Revenue:
+        if self._datasets is None:
+            self._datasets = [s.dataset() for s in self.slices]
+        parts = []
+        for data in self._datasets:
+            with _gc_paused():
+                parts.append(recurring_revenue(self.catalogue, data, period))
+            if done is not None:
+                done()
+        return _total(parts)
+
 
 # ----------------------------------------------------------------------------- process pool
 # Worker-process state, set by the pool's initializer.
@@ -125,6 +155,12 @@ def _process_task(index: int, piece: DataSlice | None, period: str) -> bytes:
     return _dumps(_bill(_CATALOGUE, _worker_dataset(index, piece), period))
 
 
+def _process_revenue(index: int, piece: DataSlice | None, period: str) -> Revenue:
+    assert _CATALOGUE is not None, "worker started without its catalogue"
+    with _gc_paused():
+        return recurring_revenue(_CATALOGUE, _worker_dataset(index, piece), period)
+
+
 class ProcessSession:
     def __init__(
         self, pool: ProcessPoolExecutor, slices: Sequence[DataSlice], inherited: bool
@@ -134,21 +170,35 @@ class ProcessSession:
         self.inherited = inherited
 
     def run(self, period: str, done: Done | None = None) -> list[RunResult]:
-        futures: dict[Future[bytes], int] = {
-            self.pool.submit(_process_task, i, None if self.inherited else s, period): i
+        return self._map(_process_task, period, done, _loads)
+
+    def revenue(self, period: str, done: Done | None = None) -> Revenue:
+        return _total(self._map(_process_revenue, period, done, _same))
+
+    def _map(
+        self,
+        task: Callable[[int, DataSlice | None, str], _T],
+        period: str,
+        done: Done | None,
+        finish: Callable[[_T], _U],
+    ) -> list[_U]:
+        """`task` over every slice, each result passed to `finish` as soon as it arrives (a
+        result is unpickled while the workers bill the next slices), in slice order."""
+        futures: dict[Future[_T], int] = {
+            self.pool.submit(task, i, None if self.inherited else s, period): i
             for i, s in enumerate(self.slices)
         }
-        results: list[RunResult | None] = [None] * len(self.slices)
+        results: dict[int, _U] = {}
         try:
             for future in as_completed(futures):
-                results[futures[future]] = _loads(future.result())
+                results[futures[future]] = finish(future.result())
                 if done is not None:
                     done()
         except BaseException:
             for future in futures:
                 future.cancel()
             raise
-        return [r for r in results if r is not None]
+        return [results[i] for i in range(len(self.slices))]
 
 
 def _mp_context() -> Any:
@@ -161,6 +211,10 @@ def _dask_task(catalogue: Catalogue, piece: DataSlice, period: str) -> bytes:
     return _dumps(bill(catalogue, piece.dataset(), period))
 
 
+def _dask_revenue(catalogue: Catalogue, piece: DataSlice, period: str) -> Revenue:
+    return recurring_revenue(catalogue, piece.dataset(), period)
+
+
 class DaskSession:
     def __init__(self, client: Any, catalogue: Catalogue, slices: Sequence[DataSlice]) -> None:
         self.client = client
@@ -170,30 +224,43 @@ class DaskSession:
         self.slices = client.scatter(list(slices), hash=False) if slices else []
 
     def run(self, period: str, done: Done | None = None) -> list[RunResult]:
+        return self._map(_dask_task, "bill", period, done, _loads)
+
+    def revenue(self, period: str, done: Done | None = None) -> Revenue:
+        return _total(self._map(_dask_revenue, "revenue", period, done, _same))
+
+    def _map(
+        self,
+        task: Callable[[Catalogue, DataSlice, str], _T],
+        name: str,
+        period: str,
+        done: Done | None,
+        finish: Callable[[_T], _U],
+    ) -> list[_U]:
         from dask.distributed import as_completed as dask_completed
 
         futures = [
             self.client.submit(
-                _dask_task,
+                task,
                 self.catalogue,
                 piece,
                 period,
                 pure=False,
-                key=f"bill-{period}-{i}-{self.token}",
+                key=f"{name}-{period}-{i}-{self.token}",
             )
             for i, piece in enumerate(self.slices)
         ]
         index = {f.key: i for i, f in enumerate(futures)}
-        results: list[RunResult | None] = [None] * self.count
+        results: dict[int, _U] = {}
         try:
             for future in dask_completed(futures):
-                results[index[future.key]] = _loads(future.result())
+                results[index[future.key]] = finish(future.result())
                 if done is not None:
                     done()
         except BaseException:
             self.client.cancel(futures)
             raise
-        return [r for r in results if r is not None]
+        return [results[i] for i in range(self.count)]
 
 
 @contextmanager

@@ -14,11 +14,13 @@ Contract:
 - Revenue by family: invoice-level discounts have no family; they count under "(none)".
 - Credit notes are invoices totalling less than zero; negative lines are every line below zero
   (credits, regularisations, discounts), per kind.
-- Recurring revenue forecast: the run is re-billed (`bill`) for each of the next `months`
-  periods on the same data set, and the in-advance recurring lines (products billed
-  `in_advance`, kind "recurring") are summed, with the discounts on them: what the current
+- Recurring revenue forecast: each of the next `months` periods is re-evaluated on the same
+  data set and its in-advance recurring lines (products billed `in_advance`, kind "recurring",
+  for service from the period's start) are summed, with the discounts on them: what the current
   subscriptions will bill if nothing changes (terminations and price changes already in the
-  data included; no new sales, no usage).
+  data included; no new sales, no usage). The lines are rounded as on the invoice, but no
+  invoice is built (`engine.evaluator.run.recurring_revenue`); a test checks the figures
+  against the invoice lines of a full `bill` of the same periods.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from typing import Any
 
 from engine.calendar import add_months, month_period
 from engine.catalogue import Catalogue
-from engine.evaluator.run import bill
+from engine.evaluator.run import recurring_revenue
 from engine.invoice import InvoiceLine, RunResult
 from engine.model import DataSet
 from simulator.anomalies import Anomaly
@@ -177,34 +179,15 @@ def recurring_forecast(
     period: str,
     *,
     months: int = 3,
-    run: Callable[[str], RunResult] | None = None,
+    revenue: Callable[[str], tuple[Decimal, Decimal]] | None = None,
 ) -> tuple[Forecast, ...]:
-    """In-advance recurring revenue of the next `months` periods: `bill` re-run on the same
-    data for each of them (or `run(period)`, e.g. a partitioned run), and its in-advance
-    recurring lines summed, with their discounts."""
-    runner = run or (lambda p: bill(catalogue, data, p))
-    in_advance = {
-        code
-        for code, p in catalogue.products.items()
-        if p.kind == "recurring" and p.billing == "in_advance"
-    }
+    """In-advance recurring revenue of the next `months` periods, with its line discounts: what
+    the in-advance recurring lines (and their discounts) of each period's run add up to
+    (`engine.evaluator.run.recurring_revenue`, or `revenue(period)`, e.g. a partitioned one)."""
+    runner = revenue or (lambda p: recurring_revenue(catalogue, data, p))
     out: list[Forecast] = []
     for p in forecast_periods(period, months):
-        start = month_period(p).start
-        result = runner(p)
-        recurring = discounts = ZERO
-        for inv in result.invoices:
-            for line in inv.lines:
-                if (
-                    line.product not in in_advance
-                    or line.period_start is None
-                    or line.period_start < start
-                ):
-                    continue  # regularisations of earlier periods are not recurring revenue
-                if line.kind == "recurring":
-                    recurring += line.amount
-                elif line.kind == "discount":
-                    discounts += line.amount
+        recurring, discounts = runner(p)
         out.append(Forecast(p, recurring, discounts))
     return tuple(out)
 

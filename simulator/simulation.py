@@ -116,7 +116,7 @@ def simulate(
             data,
             period,
             months=forecast_months,
-            run=lambda p: merged(session.run(p, tick), p),
+            revenue=lambda p: session.revenue(p, tick),
         )
         kpis = compute_kpis(catalogue, data, period, result, anomalies, forecast=forecast)
         timings["kpis"] = time.perf_counter() - clock

@@ -7,6 +7,7 @@ what every stage of the run reads: the catalogue, the pricer back end and the ru
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -31,7 +32,7 @@ KIND_RANK = {
 }
 
 
-@dataclass
+@dataclass(slots=True)
 class Charge:
     kind: str
     customer: Customer
@@ -55,7 +56,9 @@ class Charge:
     base_quantity: Fraction | None = None  # the subscription's quantity (`when quantity`)
     delta: bool = False  # a regularisation of a quantity or price change (actual - advance)
     sort_extra: tuple[object, ...] = ()
-    discounts: list[Charge] = field(default_factory=list)
+    # The steady-state line this one copies with another subscription's ids (recurring fast
+    # path): everything but the owner and the subscription trace step is the prototype's.
+    proto: Charge | None = None
 
     @property
     def family(self) -> str | None:
@@ -83,39 +86,65 @@ class RunContext:
 ONE_DAY = timedelta(days=1)
 
 
-@lru_cache(maxsize=1 << 16)
 def fraction_to_decimal(x: Fraction, places: int = 6) -> Decimal:
     """Exact Decimal when the fraction terminates within `places`, else rounded half-up."""
-    den = x.denominator
+    # Cached on the integers: hashing a Fraction costs a modular inverse.
+    return _ratio_to_decimal(x.numerator, x.denominator, places)
+
+
+@lru_cache(maxsize=1 << 16)
+def _ratio_to_decimal(num: int, den: int, places: int) -> Decimal:
+    d = den
     twos = fives = 0
-    while den % 2 == 0:
-        den //= 2
+    while d % 2 == 0:
+        d //= 2
         twos += 1
-    while den % 5 == 0:
-        den //= 5
+    while d % 5 == 0:
+        d //= 5
         fives += 1
-    if den == 1 and max(twos, fives) <= places:
+    if d == 1 and max(twos, fives) <= places:
         scale = max(twos, fives)
-        return (Decimal(x.numerator * (10**scale) // x.denominator)).scaleb(-scale)
-    from engine.money import RoundingMode, RoundingRule
+        return (Decimal(num * (10**scale) // den)).scaleb(-scale)
+    from engine.money import RoundingMode, round_ratio
 
-    return RoundingRule(Decimal(1).scaleb(-places), RoundingMode.HALF_UP).apply(x)
+    return Decimal(f"{round_ratio(num * 10**places, den, RoundingMode.HALF_UP)}E-{places}")
 
 
-@lru_cache(maxsize=1 << 16)
 def fmt_num(x: Fraction | Decimal, places: int = 6) -> str:
-    d = fraction_to_decimal(x, places) if isinstance(x, Fraction) else x
-    text = format(d, "f")
-    return text
+    if isinstance(x, Fraction):
+        return _fmt_ratio(x.numerator, x.denominator, places)
+    return format(x, "f")
 
 
 @lru_cache(maxsize=1 << 16)
+def _fmt_ratio(num: int, den: int, places: int) -> str:
+    return format(_ratio_to_decimal(num, den, places), "f")
+
+
 def fmt_money(x: Fraction) -> str:
     """Money in traces: at least two decimals, exact when it terminates (49.90, 0.0125)."""
-    d = fraction_to_decimal(x, 6)
+    return _fmt_money(x.numerator, x.denominator)
+
+
+@lru_cache(maxsize=1 << 16)
+def _fmt_money(num: int, den: int) -> str:
+    d = _ratio_to_decimal(num, den, 6)
     if -d.as_tuple().exponent < 2:  # type: ignore[operator]
         d = d.quantize(Decimal("0.01"))
     return format(d, "f")
+
+
+def fraction_sum(values: Iterable[Fraction]) -> Fraction:
+    """Exact sum of fractions: numerators added per denominator first (a run's amounts share a
+    few denominators: cents, days of a month...), then one Fraction addition per denominator."""
+    by_denominator: dict[int, int] = {}
+    for v in values:
+        d = v.denominator
+        by_denominator[d] = by_denominator.get(d, 0) + v.numerator
+    total = Fraction(0)
+    for d, num in by_denominator.items():
+        total += Fraction(num, d)
+    return total
 
 
 def subscription_trace(sub: Subscription) -> TraceStep:

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from functools import cached_property, lru_cache
 
+from dsl import nodes as n
 from engine.calendar import Period, add_months
 from engine.catalogue import Discount, where
 from engine.evaluator.charges import Charge, RunContext, fmt_money, fmt_num, period_label, step
@@ -29,7 +31,7 @@ class Grant:
     subscription_id: str | None
     source: str
 
-    @property
+    @cached_property
     def window(self) -> Period | None:
         d = self.discount
         if d.months is not None:
@@ -105,6 +107,29 @@ def _volume(ctx: RunContext, d: Discount, subs: tuple[Subscription, ...]) -> Fra
     return total
 
 
+ONE = Fraction(1)
+
+
+def _constant(ctx: RunContext, d: Discount, expr: n.Expr) -> tuple[Fraction, str]:
+    """A discount's percent or fixed amount (constants only), with the percent as text."""
+    key = ("discount_value", d.code, id(expr))
+    hit = ctx.memo.get(key)
+    if hit is None:
+        value = ctx.pricer.expr(expr, ctx.catalogue.consts)
+        assert isinstance(value, Fraction)
+        hit = ctx.memo[key] = (value, fmt_num(value * 100))
+    return hit  # type: ignore[return-value]
+
+
+def _discount_rule(d: Discount) -> str:
+    return _discount_rule_text(d.code, d.span)
+
+
+@lru_cache(maxsize=1024)
+def _discount_rule_text(code: str, span: n.Span) -> str:
+    return f"discount {code} ({where(span)})"
+
+
 def line_discounts(
     ctx: RunContext, customer: Customer, data: DataSet, charges: list[Charge], all_grants: list[Grant]
 ) -> list[Charge]:
@@ -136,10 +161,14 @@ def line_discounts(
             if not _targets(d, charge):
                 continue
             window = grant.window
-            inside = window.intersect(charge.period) if window else None
+            if window is None:
+                continue
+            period = charge.period
+            whole = window.start <= period.start and period.end <= window.end
+            inside = period if whole else window.intersect(period)
             if inside is None:
                 continue
-            overlap = Fraction(inside.days, charge.period.days)
+            overlap = ONE if whole else Fraction(inside.days, period.days)
             sub = subs_by_id.get(charge.subscription_id or "")
             if d.when is not None:
                 env: dict[str, Value] = dict(ctx.catalogue.consts)
@@ -148,23 +177,23 @@ def line_discounts(
                     quantity=abs(charge.base_quantity if charge.base_quantity is not None else charge.quantity),
                     volume=volumes[d.code] if d.code in volumes else volumes.setdefault(d.code, _volume(ctx, d, subs)),
                     commitment_months=Fraction(commitment.duration_months if commitment else 0),
-                    months_since_start=Fraction(completed_months(sub.start_date, charge.period.start) if sub else 0),
+                    months_since_start=Fraction(completed_months(sub.start_date, period.start) if sub else 0),
                 )
                 if not ctx.pricer.expr(d.when, env):
                     continue
             if d.percent is not None:
-                rate = ctx.pricer.expr(d.percent, ctx.catalogue.consts)
-                assert isinstance(rate, Fraction)
-                amount = -rate * remaining * overlap
-                how = f"{fmt_num(rate * 100)}% of {fmt_money(remaining)}"
+                rate, rate_text = _constant(ctx, d, d.percent)
+                amount = -rate * remaining
+                if not whole:
+                    amount *= overlap
+                how = f"{rate_text}% of {fmt_money(remaining)}"
             else:
                 assert d.fixed is not None
                 if charge.delta:
                     # A fixed amount per period was given on the period's own line; a change of
                     # quantity or price during the period does not give it again.
                     continue
-                fixed = ctx.pricer.expr(d.fixed, ctx.catalogue.consts)
-                assert isinstance(fixed, Fraction)
+                fixed, _ = _constant(ctx, d, d.fixed)
                 sign = 1 if remaining >= 0 else -1
                 amount = -fixed * abs(charge.share) * overlap * sign
                 how = f"{fmt_money(fixed)} per period" + (f" x {fmt_num(abs(charge.share))} of the period" if abs(charge.share) != 1 else "")
@@ -176,14 +205,14 @@ def line_discounts(
                     amount, clamped = -remaining, " (limited to the credit)"
             if amount == 0:
                 continue
-            overlap_text = "" if overlap == 1 else f" x {inside.days}/{charge.period.days} days in the discount window"
+            overlap_text = "" if whole else f" x {inside.days}/{period.days} days in the discount window"
             trace = [
                 step(
                     f"discount {d.code}",
                     f"{d.label}: {how}{overlap_text}{clamped}; granted {grant.window_text()} ({grant.source})",
                     where(d.span),
                 ),
-                step("discounted line", f"{charge.description}, {period_label(charge.period)}", charge.rule),
+                step("discounted line", f"{charge.description}, {period_label(period)}", charge.rule),
             ]
             out.append(
                 Charge(
@@ -191,11 +220,11 @@ def line_discounts(
                     customer=customer,
                     product=charge.product,
                     description=f"{d.label} ({charge.description})",
-                    quantity=Fraction(1),
+                    quantity=ONE,
                     unit_price=amount,
                     exact=amount,
-                    period=charge.period,
-                    rule=f"discount {d.code} ({where(d.span)})",
+                    period=period,
+                    rule=_discount_rule(d),
                     trace=trace,
                     explain_formula=how + overlap_text,
                     vat=charge.vat,

@@ -58,15 +58,32 @@ def to_line(
     memo: dict[object, object] | None = None,
 ) -> InvoiceLine:
     memo = {} if memo is None else memo
+    proto = c.proto
+    if proto is not None:
+        # A copy of a steady-state line: only the owner and the subscription step differ.
+        key = ("proto_line", id(proto), vat.name, vat.category, vat.rate, vat.mention, regime_source)
+        line = memo.get(key)
+        if line is None:
+            line = memo[key] = to_line(cat, proto, vat, regime_source, memo)
+        assert isinstance(line, InvoiceLine)
+        return InvoiceLine(
+            line.kind, line.description, line.product, line.family, line.quantity,
+            line.unit_price, line.amount, line.vat_category, line.vat_rate, line.period_start,
+            line.period_end, line.rule, (c.trace[0], *line.trace[1:]), line.explain,
+            c.subscription_id, c.site_id, c.account_id, line.accounting_code, line.cost,
+            line.records,
+        )
     rule: RoundingRule = cat.rounding.line
-    key = ("rounded", c.exact)
-    hit = memo.get(key)
+    exact = c.exact
+    rounded_key = ("rounded", exact.numerator, exact.denominator)
+    hit = memo.get(rounded_key)
     if hit is None:
-        amount = rule.apply(c.exact)
+        amount = rule.apply(exact)
+        exact_6 = fraction_to_decimal(exact, 6)
         exact_text = (
-            fmt_money(c.exact)
-            if fraction_to_decimal(c.exact, 6) == c.exact
-            else f"{fraction_to_decimal(c.exact, 6)}... (exactly {c.exact.numerator}/{c.exact.denominator})"
+            fmt_money(exact)
+            if exact_6 == exact
+            else f"{exact_6}... (exactly {exact.numerator}/{exact.denominator})"
         )
         rounding_step = step(
             "rounding",
@@ -74,7 +91,7 @@ def to_line(
             where(cat.rounding.line_span) if cat.rounding.line_span else "default: HALF_UP to 0.01 at the line",
         )
         hit = (amount, rounding_step)
-        memo[key] = hit
+        memo[rounded_key] = hit
     amount, rounding_step = hit  # type: ignore[misc]
     assert isinstance(rounding_step, TraceStep)
     vat_key = ("vat_step", vat.name, vat.category, vat.rate, regime_source)
@@ -87,7 +104,8 @@ def to_line(
             vat_step = step("vat", f"{vat.name}: {vat.category} {vat.rate}%", where(vat.span))
         memo[vat_key] = vat_step
     trace = (*c.trace, vat_step, rounding_step)
-    period_text = period_label(c.period) if c.period is not None else ""
+    period = c.period
+    period_text = period_label(period) if period is not None else ""
     explain = f"{c.description}, {period_text}" if period_text else c.description
     explain += f", {c.explain_formula} = {amount} ({c.rule.split('(')[-1].rstrip(')')})"
     product = c.product
@@ -101,8 +119,8 @@ def to_line(
         amount=amount,
         vat_category=vat.category,
         vat_rate=vat.rate,
-        period_start=c.period.start if c.period else None,
-        period_end=c.period.last_day if c.period else None,
+        period_start=period.start if period else None,
+        period_end=period.last_day if period else None,
         rule=c.rule,
         trace=trace,
         explain=explain,
@@ -177,12 +195,19 @@ def build_invoices(
         groups[_group_key(owner, rule.group_by)].append(c)
     invoices: list[Invoice] = []
     given: set[str] = set()
+    owner_keys: dict[int, tuple[object, ...]] = {}  # a line and its discounts share their owner's key
+
+    def sort_key(c: Charge) -> tuple[object, ...]:
+        owner = c.parent or c
+        okey = owner_keys.get(id(owner))
+        if okey is None:
+            okey = owner_keys[id(owner)] = _order_key(owner, rule.order_by)
+        if not c.sort_extra and c.parent is None:
+            return (okey, 0)
+        return (okey, 0 if c.parent is None else 1, *[str(x) for x in c.sort_extra])
+
     for key in sorted(groups):
         members = groups[key]
-
-        def sort_key(c: Charge) -> tuple[object, ...]:
-            owner = c.parent or c
-            return (_order_key(owner, rule.order_by), 0 if c.parent is None else 1, *[str(x) for x in c.sort_extra])
 
         ordered = sorted(members, key=sort_key)
         lines = [to_line(cat, c, override or c.vat, regime_source if override else None, ctx.memo) for c in ordered]
@@ -258,22 +283,28 @@ def _invoice(
     cat = ctx.catalogue
     bases: dict[tuple[str, Decimal], Decimal] = defaultdict(Decimal)
     mentions_by_key: dict[tuple[str, Decimal], str | None] = {}
-    vat_by_cat = {(v.category, v.rate): v.mention for v in cat.vat_rates.values()}
+    vat_by_cat = ctx.memo.get("vat_mentions")
+    if not isinstance(vat_by_cat, dict):
+        vat_by_cat = ctx.memo["vat_mentions"] = {(v.category, v.rate): v.mention for v in cat.vat_rates.values()}
     for line in lines:
         k = (line.vat_category, line.vat_rate)
         bases[k] += line.amount
         mentions_by_key[k] = override.mention if override else vat_by_cat.get(k)
     breakdown = []
+    vat_rule = cat.rounding.vat
     for k in sorted(bases, key=lambda k: (-k[1], k[0])):
         base = bases[k]
-        vat = cat.rounding.vat.apply(Fraction(base) * Fraction(k[1]) / 100)
-        breakdown.append(VatSubtotal.model_construct(category=k[0], rate=k[1], base=base, vat=vat, mention=mentions_by_key.get(k)))
+        # base x rate / 100, exactly: both are decimals, so as integer ratios.
+        bn, bd = base.as_integer_ratio()
+        rn, rd = k[1].as_integer_ratio()
+        vat = vat_rule.apply_ratio(bn * rn, bd * rd * 100)
+        breakdown.append(VatSubtotal.trusted(k[0], k[1], base, vat, mentions_by_key.get(k)))
     total_excl = sum((line.amount for line in lines), ZERO)
     total_vat = sum((v.vat for v in breakdown), ZERO)
     mentions = tuple(sorted({v.mention for v in breakdown if v.mention}))
     invoice_key = customer.customer_id + "".join(f"/{a}:{b}" for a, b in key)
     parts = dict(key)
-    return Invoice.model_construct(
+    return Invoice.trusted(
         invoice_key=invoice_key,
         customer_id=customer.customer_id,
         customer_name=customer.legal_name,

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 
 from dsl import nodes as n
 from engine.calendar import (
@@ -135,6 +136,7 @@ def _clone_for(proto: Charge, customer: Customer, sub: Subscription, sub_step: T
         share=proto.share,
         cost=proto.cost,
         base_quantity=proto.base_quantity,
+        proto=proto,
     )
 
 
@@ -286,6 +288,21 @@ def _sub_step(ctx: RunContext, sub: Subscription) -> TraceStep:
     return _cached_step(ctx, ("sub", sub.subscription_id), lambda: subscription_trace(sub))
 
 
+@lru_cache(maxsize=4096)
+def _product_rule(code: str, span: n.Span) -> str:
+    """`product CODE (file:line)`: one string per price version, shared by its lines."""
+    return f"product {code} ({where(span)})"
+
+
+def _proration_source(product: Product) -> str:
+    return _proration_where(product.proration_span)
+
+
+@lru_cache(maxsize=4096)
+def _proration_where(span: n.Span | None) -> str:
+    return where(span) if span else "default: actual days"
+
+
 def _line_for_piece(
     ctx: RunContext,
     customer: Customer,
@@ -317,7 +334,7 @@ def _line_for_piece(
         )
     else:
         price_step = _price_step(ctx, sub, piece, product)
-    proration_source = where(product.proration_span) if product.proration_span else "default: actual days"
+    proration_source = _proration_source(product)
     if partial:
         proration_step = step(
             "proration",
@@ -351,7 +368,7 @@ def _line_for_piece(
         unit_price=up,
         exact=exact,
         period=piece.span,
-        rule=f"product {product.code} ({where(version_span)})",
+        rule=_product_rule(product.code, version_span),
         trace=trace,
         explain_formula=_formula(qty, up, frac_text),
         vat=ctx.catalogue.vat_rates[product.vat],
@@ -455,7 +472,7 @@ def _regularisation(
             TraceStep(
                 rule="proration",
                 text=f"{span.label()}: {frac_text or 'whole period'} of {bp.label()} ({policy.name})",
-                source=where(product.proration_span) if product.proration_span else "default: actual days",
+                source=_proration_source(product),
             ),
         ]
         charges.append(

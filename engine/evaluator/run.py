@@ -9,14 +9,22 @@ segmentation into invoices with invoice discounts, VAT and totals.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from fractions import Fraction
 
 from dsl import nodes as n
 from engine.calendar import Period
 from engine.catalogue import Catalogue, where
 from engine.evaluator.backend import Pricer, make_pricer
-from engine.evaluator.charges import Charge, RunContext, fmt_money, fmt_num, subscription_trace
-from engine.evaluator.discounts import grants_for, line_discounts
+from engine.evaluator.charges import (
+    Charge,
+    RunContext,
+    fmt_money,
+    fmt_num,
+    fraction_sum,
+    subscription_trace,
+)
+from engine.evaluator.discounts import Grant, grants_for, line_discounts
 from engine.evaluator.invoicing import build_invoices, segment_key
 from engine.evaluator.recurring import recurring_charges, termination_fee
 from engine.evaluator.usage import usage_charges
@@ -90,6 +98,12 @@ def percent_charges(ctx: RunContext, customer: Customer, data: DataSet, base: li
         ctx.memo["percent_products"] = percent_products
     assert isinstance(percent_products, frozenset)
     subs = [s for s in data.subscriptions_by_customer.get(customer.customer_id, ()) if s.product in percent_products]
+    if not subs:
+        return out
+    # The lines of the invoice the percentage line goes on (segmentation by family aside:
+    # a support contract priced on the voice lines is not itself a voice line).
+    group_by = tuple(g for g in cat.invoicing_for(customer.segment).group_by if g != "family")
+    priced = [(c, p, segment_key(c.site_id, c.account_id, None, group_by)) for c in base if (p := c.product) is not None]
     for sub in sorted(subs, key=lambda s: s.subscription_id):
         product = cat.products.get(sub.product)
         if product is None or not isinstance(product.pricing, n.PercentPricing):
@@ -99,18 +113,15 @@ def percent_charges(ctx: RunContext, customer: Customer, data: DataSet, base: li
             continue
         pricing = product.pricing
         t = pricing.target
-        # The lines of the invoice the percentage line goes on (segmentation by family aside:
-        # a support contract priced on the voice lines is not itself a voice line).
-        group_by = tuple(g for g in cat.invoicing_for(customer.segment).group_by if g != "family")
         own = segment_key(sub.site_id, sub.account_id, None, group_by)
-        matched = [
-            c
-            for c in base
-            if c.product is not None
-            and ((t.kind == "family" and c.product.family in t.names) or (t.kind == "product" and c.product.code in t.names))
-            and segment_key(c.site_id, c.account_id, None, group_by) == own
-        ]
-        total = sum((c.exact for c in matched), Fraction(0))
+        names = t.names
+        if t.kind == "family":
+            matched = [c for c, p, key in priced if key == own and p.family in names]
+        elif t.kind == "product":
+            matched = [c for c, p, key in priced if key == own and p.code in names]
+        else:
+            matched = []
+        total = fraction_sum(c.exact for c in matched)
         rate = ctx.pricer.expr(pricing.rate, cat.consts)
         assert isinstance(rate, Fraction)
         qty = Fraction(sub.quantity_on(served.start))
@@ -162,14 +173,14 @@ def true_ups(ctx: RunContext, customer: Customer, data: DataSet, charges: list[C
             continue
         seen.add(term.name)
         t = term.minimum_spend_target
-        spent = Fraction(0)
-        for c in charges:
-            if c.kind in ("termination_fee", "true_up"):
-                continue
-            if t is None or t.kind in ("invoice", "line") or c.product is not None and (
-                (t.kind == "family" and c.product.family in t.names) or (t.kind == "product" and c.product.code in t.names)
-            ):
-                spent += c.exact
+        counted = [c for c in charges if c.kind not in ("termination_fee", "true_up")]
+        if t is not None and t.kind == "family":
+            counted = [c for c in counted if c.product is not None and c.product.family in t.names]
+        elif t is not None and t.kind == "product":
+            counted = [c for c in counted if c.product is not None and c.product.code in t.names]
+        elif t is not None and t.kind not in ("invoice", "line"):
+            counted = []
+        spent = fraction_sum(c.exact for c in counted)
         minimum = ctx.pricer.expr(term.minimum_spend, cat.consts)
         assert isinstance(minimum, Fraction)
         if spent >= minimum:
@@ -204,9 +215,11 @@ def true_ups(ctx: RunContext, customer: Customer, data: DataSet, charges: list[C
     return out
 
 
-def customer_invoices(
+def customer_charges(
     ctx: RunContext, customer: Customer, data: DataSet, usage: list[Charge]
-) -> list[Invoice]:
+) -> tuple[list[Charge], list[Grant]]:
+    """Every charge of the customer's run (discount lines included, invoice discounts not), and
+    the customer's discount grants."""
     cat = ctx.catalogue
     charges: list[Charge] = []
     for sub in sorted(data.subscriptions_by_customer.get(customer.customer_id, ()), key=lambda s: s.subscription_id):
@@ -221,10 +234,52 @@ def customer_invoices(
     grants = grants_for(ctx, customer, data)
     charges.extend(line_discounts(ctx, customer, data, charges, grants))
     charges.extend(true_ups(ctx, customer, data, charges))
+    return charges, grants
+
+
+def customer_invoices(
+    ctx: RunContext, customer: Customer, data: DataSet, usage: list[Charge]
+) -> list[Invoice]:
+    charges, grants = customer_charges(ctx, customer, data, usage)
     if not charges:
         return []
     invoice_grants = [g for g in grants if g.discount.target.kind == "invoice"]
     return build_invoices(ctx, customer, charges, invoice_grants)
+
+
+def recurring_revenue(
+    catalogue: Catalogue,
+    data: DataSet,
+    period: str,
+    pricer: Pricer | None = None,
+    customers: list[str] | None = None,
+) -> tuple[Decimal, Decimal]:
+    """The in-advance recurring revenue of `period` and the line discounts on it, each line
+    rounded as on the invoice: what the invoice lines of `bill` for that period add up to
+    (kinds "recurring" and "discount" of in-advance products, for service from the period's
+    start; regularisations of earlier periods are not recurring revenue), without building
+    the invoices. The recurring revenue forecast runs this for the next periods."""
+    ctx = RunContext.for_period(catalogue, pricer or make_pricer("compiled"), period)
+    usage = usage_charges(ctx, data)
+    wanted = None if customers is None else set(customers)
+    in_advance = {
+        code for code, p in catalogue.products.items() if p.kind == "recurring" and p.billing == "in_advance"
+    }
+    start = ctx.period.start
+    rule = catalogue.rounding.line
+    recurring = discounts = Decimal(0)
+    for customer in sorted(data.customers, key=lambda c: c.customer_id):
+        if wanted is not None and customer.customer_id not in wanted:
+            continue
+        charges, _ = customer_charges(ctx, customer, data, usage.charges_by_customer.get(customer.customer_id, []))
+        for c in charges:
+            if c.product is None or c.product.code not in in_advance or c.period is None or c.period.start < start:
+                continue
+            if c.kind == "recurring":
+                recurring += rule.apply(c.exact)
+            elif c.kind == "discount":
+                discounts += rule.apply(c.exact)
+    return recurring, discounts
 
 
 def bill(

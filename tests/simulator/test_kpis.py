@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from rich.console import Console
 
-from engine.evaluator.run import bill
+from engine.calendar import month_period
+from engine.evaluator.run import bill, recurring_revenue
 from engine.model import DataSet, DiscountGrant
+from engine.pipeline import compile_ruleset, load_data
 from simulator.anomalies import Anomaly
 from simulator.kpis import (
     Forecast,
@@ -28,9 +31,13 @@ from simulator.kpis import (
 )
 from simulator.simulation import simulate
 from simulator.summary import render_summary
+from simulator.synthetic import synthetic_dataset
 
 PERIOD = "2026-12"
 D = Decimal
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "rulesets" / "acme.bareme"
+EXAMPLE_DATA = ROOT / "rulesets" / "acme-data"
 
 
 @pytest.fixture(scope="module")
@@ -124,14 +131,44 @@ def test_recurring_forecast_of_the_next_three_months(kpis):
 def test_forecast_runner_is_used(catalogue, data):
     seen: list[str] = []
 
-    def run(period: str):
+    def revenue(period: str):
         seen.append(period)
-        return bill(catalogue, data, period)
+        return recurring_revenue(catalogue, data, period)
 
-    assert recurring_forecast(catalogue, data, PERIOD, months=2, run=run) == recurring_forecast(
+    assert recurring_forecast(catalogue, data, PERIOD, months=2, revenue=revenue) == recurring_forecast(
         catalogue, data, PERIOD, months=2
     )
     assert seen == ["2027-01", "2027-02"]
+
+
+def _from_invoice_lines(catalogue, data, period):
+    """The forecast's definition read off the invoices of a full run."""
+    start = month_period(period).start
+    in_advance = {c for c, p in catalogue.products.items() if p.kind == "recurring" and p.billing == "in_advance"}
+    recurring = discounts = D(0)
+    for inv in bill(catalogue, data, period).invoices:
+        for line in inv.lines:
+            if line.product not in in_advance or line.period_start is None or line.period_start < start:
+                continue
+            if line.kind == "recurring":
+                recurring += line.amount
+            elif line.kind == "discount":
+                discounts += line.amount
+    return recurring, discounts
+
+
+def test_recurring_revenue_is_what_the_invoice_lines_add_up_to():
+    compiled = compile_ruleset(EXAMPLE)
+    cat = compiled.catalogue
+    example = load_data(EXAMPLE_DATA, cat).dataset
+    synthetic = synthetic_dataset(cat, "2026-12", customers=300, subscriptions=1500, seed=3)
+    checked = 0
+    for data in (example, synthetic):
+        for period in ("2026-12", "2027-01", "2027-02", "2027-07"):
+            expected = _from_invoice_lines(cat, data, period)
+            assert recurring_revenue(cat, data, period) == expected, period
+            checked += expected[0] != 0 and expected[1] != 0
+    assert checked >= 4  # the comparison saw both recurring lines and discounts
 
 
 def test_as_dict_is_decimal_strings(kpis):
