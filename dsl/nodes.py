@@ -134,6 +134,23 @@ LITERAL_TYPES = (NumberLit, MoneyLit, PercentLit, QuantityLit, DateLit, StringLi
 EXPR_TYPES = (*LITERAL_TYPES, Name, Call, Binary, Compare, BoolOp, Not, Neg)
 
 
+def names_in(e: Expr) -> frozenset[str]:
+    """The names an expression reads (constants and the variables of its context)."""
+    out: set[str] = set()
+    stack: list[Expr] = [e]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, Name):
+            out.add(x.id)
+        elif isinstance(x, Call):
+            stack.extend(x.args)
+        elif isinstance(x, Binary | Compare | BoolOp):
+            stack.extend((x.left, x.right))
+        elif isinstance(x, Not | Neg):
+            stack.append(x.operand)
+    return frozenset(out)
+
+
 # ------------------------------------------------------------------------------ targets, pricing
 @dataclass(frozen=True, slots=True)
 class Target(Node):

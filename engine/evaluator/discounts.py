@@ -56,25 +56,37 @@ class Grant:
 
 
 def grants_for(ctx: RunContext, customer: Customer, data: DataSet) -> list[Grant]:
+    """The customer's grants from the data, and its automatic invoice discounts (once per
+    customer, from their first subscription). Automatic line discounts are granted to every
+    subscription, from its start; `line_discounts` grants them as it meets the subscription's
+    lines (`automatic_grant`), so a customer's thousands of subscriptions do not each carry a
+    grant of every automatic discount."""
     cat = ctx.catalogue
     grants: list[Grant] = []
     for g in data.discounts_by_customer.get(customer.customer_id, ()):
         d = cat.discounts.get(g.discount)
         if d is not None:
             grants.append(Grant(d, g.start_date, g.subscription_id, f"data: discounts grant {g.grant_id}"))
-    automatic = [d for d in cat.discounts.values() if d.automatic]
-    if automatic:
-        subs = data.subscriptions_by_customer.get(customer.customer_id, ())
-        for d in automatic:
-            if d.target.kind == "invoice":
-                # An invoice discount is the customer's, once: from their first subscription.
-                if subs:
-                    first = min(s.start_date for s in subs)
-                    grants.append(Grant(d, first, None, f"automatic for customer {customer.customer_id}"))
-                continue
-            for sub in subs:
-                grants.append(Grant(d, sub.start_date, sub.subscription_id, f"automatic for subscription {sub.subscription_id}"))
+    subs = data.subscriptions_by_customer.get(customer.customer_id, ())
+    for d in cat.discounts.values():
+        if d.automatic and d.target.kind == "invoice" and subs:
+            first = min(s.start_date for s in subs)
+            grants.append(Grant(d, first, None, f"automatic for customer {customer.customer_id}"))
     return sorted(grants, key=_grant_order)
+
+
+def automatic_grant(d: Discount, sub: Subscription) -> Grant:
+    """An automatic line discount, granted to the subscription from its start."""
+    return Grant(d, sub.start_date, sub.subscription_id, f"automatic for subscription {sub.subscription_id}")
+
+
+def _automatic_line_discounts(ctx: RunContext) -> tuple[Discount, ...]:
+    hit = ctx.memo.get("automatic_line_discounts")
+    if hit is None:
+        hit = ctx.memo["automatic_line_discounts"] = tuple(
+            d for d in ctx.catalogue.discounts.values() if d.automatic and d.target.kind != "invoice"
+        )
+    return hit  # type: ignore[return-value]
 
 
 def _grant_order(g: Grant) -> tuple[int, str, date, str, str]:
@@ -110,6 +122,18 @@ def _volume(ctx: RunContext, d: Discount, subs: tuple[Subscription, ...]) -> Fra
 ONE = Fraction(1)
 
 
+WHEN_VARIABLES = frozenset({"quantity", "volume", "commitment_months", "months_since_start"})
+
+
+def _when_variables(ctx: RunContext, d: Discount) -> frozenset[str]:
+    key = ("when_variables", d.code)
+    hit = ctx.memo.get(key)
+    if hit is None:
+        assert d.when is not None
+        hit = ctx.memo[key] = n.names_in(d.when) & WHEN_VARIABLES
+    return hit  # type: ignore[return-value]
+
+
 def _constant(ctx: RunContext, d: Discount, expr: n.Expr) -> tuple[Fraction, str]:
     """A discount's percent or fixed amount (constants only), with the percent as text."""
     key = ("discount_value", d.code, id(expr))
@@ -135,10 +159,12 @@ def line_discounts(
 ) -> list[Charge]:
     """Discount lines for the customer's charges (not invoice-level ones)."""
     grants = [g for g in all_grants if g.discount.target.kind != "invoice"]
-    if not grants:
+    automatic = _automatic_line_discounts(ctx)
+    if not grants and not automatic:
         return []
     subs = data.subscriptions_by_customer.get(customer.customer_id, ())
     subs_by_id = {s.subscription_id: s for s in subs}
+    granted: dict[tuple[str, str], Grant] = {}
     volumes: dict[str, Fraction] = {}
     # Grants restricted to one subscription only meet that subscription's lines: index them so
     # a customer with thousands of lines does not pair every line with every grant.
@@ -152,6 +178,16 @@ def line_discounts(
         if charge.kind not in ("recurring", "regularisation", "usage", "one_shot") or charge.period is None:
             continue
         own = by_subscription.get(charge.subscription_id or "", [])
+        sub = subs_by_id.get(charge.subscription_id or "")
+        if automatic and sub is not None:
+            meeting = [d for d in automatic if _targets(d, charge)]
+            if meeting:
+                own = own + [
+                    granted.get((d.code, sub.subscription_id))
+                    or granted.setdefault((d.code, sub.subscription_id), automatic_grant(d, sub))
+                    for d in meeting
+                ]
+                own.sort(key=_grant_order)
         candidates = sorted(general + own, key=_grant_order) if own and general else (own or general)
         if not candidates:
             continue
@@ -169,16 +205,19 @@ def line_discounts(
             if inside is None:
                 continue
             overlap = ONE if whole else Fraction(inside.days, period.days)
-            sub = subs_by_id.get(charge.subscription_id or "")
             if d.when is not None:
+                # Only the variables the condition reads are computed.
                 env: dict[str, Value] = dict(ctx.catalogue.consts)
-                commitment = ctx.catalogue.commitments.get(sub.commitment) if sub and sub.commitment else None
-                env.update(
-                    quantity=abs(charge.base_quantity if charge.base_quantity is not None else charge.quantity),
-                    volume=volumes[d.code] if d.code in volumes else volumes.setdefault(d.code, _volume(ctx, d, subs)),
-                    commitment_months=Fraction(commitment.duration_months if commitment else 0),
-                    months_since_start=Fraction(completed_months(sub.start_date, period.start) if sub else 0),
-                )
+                wanted = _when_variables(ctx, d)
+                if "quantity" in wanted:
+                    env["quantity"] = abs(charge.base_quantity if charge.base_quantity is not None else charge.quantity)
+                if "volume" in wanted:
+                    env["volume"] = volumes[d.code] if d.code in volumes else volumes.setdefault(d.code, _volume(ctx, d, subs))
+                if "commitment_months" in wanted:
+                    commitment = ctx.catalogue.commitments.get(sub.commitment) if sub and sub.commitment else None
+                    env["commitment_months"] = Fraction(commitment.duration_months if commitment else 0)
+                if "months_since_start" in wanted:
+                    env["months_since_start"] = Fraction(completed_months(sub.start_date, period.start) if sub else 0)
                 if not ctx.pricer.expr(d.when, env):
                     continue
             if d.percent is not None:

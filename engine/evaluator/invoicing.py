@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 
 from engine.catalogue import EU_COUNTRIES, Catalogue, VatRate, where
 from engine.evaluator.charges import (
@@ -50,6 +51,12 @@ def _unit_price(cat: Catalogue, x: Fraction) -> Decimal:
     return fraction_to_decimal(x, 6)
 
 
+@lru_cache(maxsize=1 << 12)
+def _rule_source(rule: str) -> str:
+    """`acme.bareme:12` out of `product SIP (acme.bareme:12)`."""
+    return rule.split("(")[-1].rstrip(")")
+
+
 def to_line(
     cat: Catalogue,
     c: Charge,
@@ -61,7 +68,11 @@ def to_line(
     proto = c.proto
     if proto is not None:
         # A copy of a steady-state line: only the owner and the subscription step differ.
-        key = ("proto_line", id(proto), vat.name, vat.category, vat.rate, vat.mention, regime_source)
+        key = (
+            ("proto_line", id(proto))
+            if vat is c.vat and regime_source is None  # the charge's own VAT: the prototype's
+            else ("proto_line", id(proto), vat.name, vat.category, vat.rate, vat.mention, regime_source)
+        )
         line = memo.get(key)
         if line is None:
             line = memo[key] = to_line(cat, proto, vat, regime_source, memo)
@@ -107,7 +118,7 @@ def to_line(
     period = c.period
     period_text = period_label(period) if period is not None else ""
     explain = f"{c.description}, {period_text}" if period_text else c.description
-    explain += f", {c.explain_formula} = {amount} ({c.rule.split('(')[-1].rstrip(')')})"
+    explain += f", {c.explain_formula} = {amount} ({_rule_source(c.rule)})"
     product = c.product
     return InvoiceLine(
         kind=c.kind,

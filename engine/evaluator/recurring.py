@@ -265,6 +265,18 @@ def _price_step(ctx: RunContext, sub: Subscription, piece: Piece, product: Produ
     return TraceStep(rule="price", text=text, source=where(piece.version.span))
 
 
+def _piece_price_step(ctx: RunContext, sub: Subscription, piece: Piece, product: Product) -> TraceStep:
+    """The price step of a piece, shared by the pieces at the same price and quantity."""
+    if sub.unit_price is not None:
+        return _price_step(ctx, sub, piece, product)  # names the subscription
+    q = piece.quantity
+    return _cached_step(
+        ctx,
+        ("price_step", id(piece.version), piece.pricelist, q.numerator, q.denominator, product.code),
+        lambda: _price_step(ctx, sub, piece, product),
+    )
+
+
 def _formula(qty: Fraction, unit_price: Fraction, frac_text: str | None) -> str:
     parts = []
     if qty != 1:
@@ -326,14 +338,7 @@ def _line_for_piece(
         qty, up = Fraction(1), full
     else:
         qty = piece.quantity
-    if sub.unit_price is None:
-        price_step = _cached_step(
-            ctx,
-            ("price_step", id(piece.version), piece.pricelist, piece.quantity.numerator, piece.quantity.denominator, product.code),
-            lambda: _price_step(ctx, sub, piece, product),
-        )
-    else:
-        price_step = _price_step(ctx, sub, piece, product)
+    price_step = _piece_price_step(ctx, sub, piece, product)
     proration_source = _proration_source(product)
     if partial:
         proration_step = step(
@@ -462,8 +467,8 @@ def _regularisation(
             else "price change"
         )
         trace = [
-            subscription_trace(sub),
-            _price_step(ctx, sub, pa, product),
+            _sub_step(ctx, sub),
+            _piece_price_step(ctx, sub, pa, product),
             TraceStep(
                 rule="regularisation",
                 text=f"{span.label()}: {what}; billed in advance {fmt_money(amount_b)} per period, due {fmt_money(amount_a)}",
