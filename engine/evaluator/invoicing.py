@@ -67,7 +67,8 @@ def to_line(
     memo = {} if memo is None else memo
     proto = c.proto
     if proto is not None:
-        # A copy of a steady-state line: only the owner and the subscription step differ.
+        # A copy of a steady-state line: only the owner and its own first trace steps differ
+        # (the prototype's line adds the VAT and rounding steps to the same steps).
         key = (
             ("proto_line", id(proto))
             if vat is c.vat and regime_source is None  # the charge's own VAT: the prototype's
@@ -80,7 +81,7 @@ def to_line(
         return InvoiceLine(
             line.kind, line.description, line.product, line.family, line.quantity,
             line.unit_price, line.amount, line.vat_category, line.vat_rate, line.period_start,
-            line.period_end, line.rule, (c.trace[0], *line.trace[1:]), line.explain,
+            line.period_end, line.rule, (*c.trace, *line.trace[len(c.trace):]), line.explain,
             c.subscription_id, c.site_id, c.account_id, line.accounting_code, line.cost,
             line.records,
         )

@@ -117,6 +117,12 @@ def _has_new_only(ctx: RunContext, product: str) -> bool:
 
 
 def _clone_for(proto: Charge, customer: Customer, sub: Subscription, sub_step: TraceStep) -> Charge:
+    """The prototype's line for `sub`: its own subscription step, and its own price step when
+    its price is the contract's (the step names the subscription)."""
+    if sub.unit_price is None:
+        trace = [sub_step, *proto.trace[1:]]
+    else:
+        trace = [sub_step, _contract_price_step(sub), *proto.trace[2:]]
     return Charge(
         kind=proto.kind,
         customer=customer,
@@ -127,7 +133,7 @@ def _clone_for(proto: Charge, customer: Customer, sub: Subscription, sub_step: T
         exact=proto.exact,
         period=proto.period,
         rule=proto.rule,
-        trace=[sub_step, *proto.trace[1:]],
+        trace=trace,
         explain_formula=proto.explain_formula,
         vat=proto.vat,
         subscription_id=sub.subscription_id,
@@ -241,13 +247,18 @@ def _no_minimum(policy: ProrationPolicy) -> ProrationPolicy:
     return ProrationPolicy(policy.name, policy.method, 0) if policy.minimum_days else policy
 
 
+def _contract_price_step(sub: Subscription) -> TraceStep:
+    assert sub.unit_price is not None
+    return TraceStep(
+        rule="price",
+        text=f"contract price {fmt_money(Fraction(sub.unit_price))} per unit (subscription {sub.subscription_id})",
+        source="data: subscriptions.unit_price",
+    )
+
+
 def _price_step(ctx: RunContext, sub: Subscription, piece: Piece, product: Product) -> TraceStep:
     if sub.unit_price is not None:
-        return TraceStep(
-            rule="price",
-            text=f"contract price {fmt_money(Fraction(sub.unit_price))} per unit (subscription {sub.subscription_id})",
-            source="data: subscriptions.unit_price",
-        )
+        return _contract_price_step(sub)
     if piece.version is None:
         return TraceStep(rule="price", text="no price in force", source=where(product.span))
     origin = f"price list {piece.pricelist}" if piece.pricelist else "base price"
@@ -543,10 +554,11 @@ def recurring_charges(ctx: RunContext, customer: Customer, sub: Subscription, pr
         return []  # priced from the other lines: engine.evaluator.run
     out: list[Charge] = []
     plan = product_plan(ctx, product)
-    if sub.unit_price is None and is_steady(sub, plan):
+    if is_steady(sub, plan):
         # Fast path: whole periods at one quantity and one price; nothing to regularise. Such
-        # lines differ between subscriptions only by who they belong to, so one prototype per
-        # (price list, price, quantity, period) serves every subscription.
+        # lines differ between subscriptions only by who they belong to (and which contract
+        # names their price), so one prototype per (price list or contract price, quantity,
+        # period) serves every subscription.
         pricelist = ctx.catalogue.pricelist_for(customer.pricelist, customer.segment)
         new_only = _has_new_only(ctx, product.code)
         for bp in plan.advance if product.billing == "in_advance" else plan.closing:
@@ -555,7 +567,7 @@ def recurring_charges(ctx: RunContext, customer: Customer, sub: Subscription, pr
             qty = as_fraction(sub.quantity_on(bp.start))
             key = (
                 "steady", product.code, pricelist, qty.numerator, qty.denominator, bp,
-                sub.start_date if new_only else None,
+                sub.start_date if new_only else None, sub.unit_price,
             )
             proto = ctx.memo.get(key)
             if proto is None:
