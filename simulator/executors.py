@@ -9,10 +9,11 @@ Contract:
   slices, without building invoices (only two amounts travel back per slice). A session can
   run several periods on the same slices (the forecast does); whatever the session opened
   (pool, cluster, client) is closed on exit, also on error.
-- "serial": in this process. "process": a `ProcessPoolExecutor` of `workers` processes (default
-  `os.cpu_count()`); with the fork start method (Linux) the catalogue and the slices are
-  inherited by the workers (nothing is pickled on the way in), otherwise the catalogue is sent
-  once per worker (initializer) and each slice with its task. "dask": a `dask.distributed`
+- "serial": in this process. "process": `workers` processes (default `os.cpu_count()`): this
+  one and a `ProcessPoolExecutor` of `workers - 1` (see `ProcessSession`); with the fork start
+  method (Linux) the catalogue and the slices are inherited by the pool's processes (nothing is
+  pickled on the way in), otherwise the catalogue is sent once per process (initializer) and
+  each slice with its task. "dask": a `dask.distributed`
   client on `scheduler` (its workers must be able to import Barème), or a `LocalCluster` of
   `workers or 2` single-threaded worker processes opened and closed here; the catalogue is
   broadcast once, the slices scattered once.
@@ -31,8 +32,8 @@ import multiprocessing
 import os
 import pickle
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
@@ -162,43 +163,84 @@ def _process_revenue(index: int, piece: DataSlice | None, period: str) -> Revenu
 
 
 class ProcessSession:
+    """The slices are billed by `workers` processes: this one and a pool of `workers - 1`. The
+    pool takes slices from the start of the list, this process from the end, until they meet;
+    a slice billed here is never pickled (only the pool's results travel), and this process
+    unpickles the pool's results between its own slices."""
+
     def __init__(
-        self, pool: ProcessPoolExecutor, slices: Sequence[DataSlice], inherited: bool
+        self,
+        pool: ProcessPoolExecutor | None,
+        pool_size: int,
+        catalogue: Catalogue,
+        slices: Sequence[DataSlice],
+        inherited: bool,
     ) -> None:
         self.pool = pool
+        self.pool_size = pool_size
+        self.catalogue = catalogue
         self.slices = slices
         self.inherited = inherited
+        self._datasets: dict[int, DataSet] = {}
 
     def run(self, period: str, done: Done | None = None) -> list[RunResult]:
-        return self._map(_process_task, period, done, _loads)
+        return self._map(_process_task, _bill, period, done, _loads)
 
     def revenue(self, period: str, done: Done | None = None) -> Revenue:
-        return _total(self._map(_process_revenue, period, done, _same))
+        return _total(self._map(_process_revenue, _revenue, period, done, _same))
+
+    def _dataset(self, index: int) -> DataSet:
+        data = self._datasets.get(index)
+        if data is None:
+            data = self._datasets[index] = self.slices[index].dataset()
+        return data
 
     def _map(
         self,
         task: Callable[[int, DataSlice | None, str], _T],
+        here: Callable[[Catalogue, DataSet, str], _U],
         period: str,
         done: Done | None,
         finish: Callable[[_T], _U],
     ) -> list[_U]:
-        """`task` over every slice, each result passed to `finish` as soon as it arrives (a
-        result is unpickled while the workers bill the next slices), in slice order."""
-        futures: dict[Future[_T], int] = {
-            self.pool.submit(task, i, None if self.inherited else s, period): i
-            for i, s in enumerate(self.slices)
-        }
+        """`task` in the pool or `here` in this process over every slice; the pool's results
+        go through `finish` (unpickling) as they arrive. Results in slice order."""
         results: dict[int, _U] = {}
-        try:
-            for future in as_completed(futures):
-                results[futures[future]] = finish(future.result())
+        futures: dict[Future[_T], int] = {}
+        first, last = 0, len(self.slices) - 1  # the next slices of the pool and of this process
+
+        def collect(finished: Iterable[Future[_T]]) -> None:
+            for future in finished:
+                results[futures.pop(future)] = finish(future.result())
                 if done is not None:
                     done()
+
+        try:
+            while first <= last or futures:
+                # Keep the pool busy: two slices in flight per pool process.
+                while self.pool is not None and first <= last and len(futures) < 2 * self.pool_size:
+                    piece = None if self.inherited else self.slices[first]
+                    futures[self.pool.submit(task, first, piece, period)] = first
+                    first += 1
+                collect([f for f in futures if f.done()])
+                if first <= last:
+                    index, last = last, last - 1
+                    with _gc_paused():
+                        results[index] = here(self.catalogue, self._dataset(index), period)
+                    if done is not None:
+                        done()
+                elif futures:
+                    finished, _ = wait(futures, return_when=FIRST_COMPLETED)
+                    collect(finished)
         except BaseException:
             for future in futures:
                 future.cancel()
             raise
         return [results[i] for i in range(len(self.slices))]
+
+
+def _revenue(catalogue: Catalogue, data: DataSet, period: str) -> Revenue:
+    return recurring_revenue(catalogue, data, period)
 
 
 def _mp_context() -> Any:
@@ -309,17 +351,23 @@ def open_session(
     elif kind == "process":
         ctx = _mp_context()
         inherited = ctx.get_start_method() == "fork"
-        count = max(1, min(workers or os.cpu_count() or 1, len(slices)))
-        pool = ProcessPoolExecutor(
-            max_workers=count,
-            mp_context=ctx,
-            initializer=_init_worker,
-            initargs=(catalogue, slices if inherited else None),
+        # This process bills too: the pool has one process fewer than `workers`.
+        pool_size = max(0, min(workers or os.cpu_count() or 1, len(slices)) - 1)
+        pool = (
+            ProcessPoolExecutor(
+                max_workers=pool_size,
+                mp_context=ctx,
+                initializer=_init_worker,
+                initargs=(catalogue, slices if inherited else None),
+            )
+            if pool_size
+            else None
         )
         try:
-            yield ProcessSession(pool, slices, inherited)
+            yield ProcessSession(pool, pool_size, catalogue, slices, inherited)
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
     elif kind == "dask":
         with _dask_client(workers, scheduler) as client:
             yield DaskSession(client, catalogue, slices)

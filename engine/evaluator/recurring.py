@@ -211,7 +211,7 @@ def as_fraction(d: Decimal) -> Fraction:
 def period_amount(ctx: RunContext, sub: Subscription, piece: Piece) -> Fraction:
     """The charge for a whole billing period at the piece's quantity and price."""
     if sub.unit_price is not None:
-        return piece.quantity * Fraction(sub.unit_price)
+        return piece.quantity * as_fraction(sub.unit_price)
     if piece.version is None or isinstance(piece.version.pricing, n.PercentPricing | n.ZonePricing):
         return Fraction(0)  # priced from other lines or from usage, not per period
     q = piece.quantity
@@ -233,7 +233,7 @@ def _unit_price(ctx: RunContext, version: PriceVersion) -> Fraction | None:
 
 def unit_price_of(ctx: RunContext, sub: Subscription, piece: Piece) -> Fraction:
     if sub.unit_price is not None:
-        return Fraction(sub.unit_price)
+        return as_fraction(sub.unit_price)
     if piece.version is None:
         return Fraction(0)
     up = _unit_price(ctx, piece.version)
@@ -251,7 +251,7 @@ def _contract_price_step(sub: Subscription) -> TraceStep:
     assert sub.unit_price is not None
     return TraceStep(
         rule="price",
-        text=f"contract price {fmt_money(Fraction(sub.unit_price))} per unit (subscription {sub.subscription_id})",
+        text=f"contract price {fmt_money(as_fraction(sub.unit_price))} per unit (subscription {sub.subscription_id})",
         source="data: subscriptions.unit_price",
     )
 
@@ -549,41 +549,59 @@ def _minimum_period(
     return [charge]
 
 
+def _whole_period(ctx: RunContext, customer: Customer, sub: Subscription, product: Product, bp: Period) -> Charge:
+    """The line of a whole period at one quantity and one price: billed in advance (the state on
+    the period's start), or in arrears for a period served throughout without change. Such
+    lines differ between subscriptions only by who they belong to (and which contract names
+    their price), so one prototype per (price list or contract price, quantity, period) serves
+    every subscription."""
+    pricelist = ctx.catalogue.pricelist_for(customer.pricelist, customer.segment)
+    qty = as_fraction(sub.quantity_on(bp.start))
+    key = (
+        "steady", product.code, pricelist, qty.numerator, qty.denominator, bp,
+        sub.start_date if _has_new_only(ctx, product.code) else None, sub.unit_price,
+    )
+    proto = ctx.memo.get(key)
+    if proto is None:
+        note = (
+            f"billed in advance for {period_label(bp)} (state on {bp.start.isoformat()})"
+            if product.billing == "in_advance"
+            else f"billed in arrears for {period_label(bp)}"
+        )
+        pieces = advance_pieces(ctx, customer, sub, product, bp)
+        proto = _line_for_piece(ctx, customer, sub, product, bp, pieces[0], "recurring", note)
+        ctx.memo[key] = proto
+    assert isinstance(proto, Charge)
+    return _clone_for(proto, customer, sub, _sub_step(ctx, sub))
+
+
+def _price_cut_inside(ctx: RunContext, product: Product, bp: Period) -> bool:
+    return any(bp.start < d < bp.end for d in ctx.catalogue.prices.change_dates.get(product.code, ()))
+
+
+def _unchanged_over(ctx: RunContext, sub: Subscription, product: Product, bp: Period) -> bool:
+    """In service throughout the period at one quantity and one price: then what was billed in
+    advance is what is due (nothing to regularise), and in arrears the period is billed whole."""
+    if sub.start_date > bp.start or (sub.end_date is not None and sub.end_date < bp.last_day):
+        return False
+    if any(bp.start < c.effective_date < bp.end for c in sub.quantity_changes):
+        return False
+    return not _price_cut_inside(ctx, product, bp)
+
+
 def recurring_charges(ctx: RunContext, customer: Customer, sub: Subscription, product: Product) -> list[Charge]:
     if product.pricing is not None and isinstance(product.pricing, n.PercentPricing):
         return []  # priced from the other lines: engine.evaluator.run
     out: list[Charge] = []
     plan = product_plan(ctx, product)
-    if is_steady(sub, plan):
-        # Fast path: whole periods at one quantity and one price; nothing to regularise. Such
-        # lines differ between subscriptions only by who they belong to (and which contract
-        # names their price), so one prototype per (price list or contract price, quantity,
-        # period) serves every subscription.
-        pricelist = ctx.catalogue.pricelist_for(customer.pricelist, customer.segment)
-        new_only = _has_new_only(ctx, product.code)
-        for bp in plan.advance if product.billing == "in_advance" else plan.closing:
-            if not sub.is_active_on(bp.start):
-                continue
-            qty = as_fraction(sub.quantity_on(bp.start))
-            key = (
-                "steady", product.code, pricelist, qty.numerator, qty.denominator, bp,
-                sub.start_date if new_only else None, sub.unit_price,
-            )
-            proto = ctx.memo.get(key)
-            if proto is None:
-                note = (
-                    f"billed in advance for {period_label(bp)} (state on {bp.start.isoformat()})"
-                    if product.billing == "in_advance"
-                    else f"billed in arrears for {period_label(bp)}"
-                )
-                pieces = advance_pieces(ctx, customer, sub, product, bp)
-                proto = _line_for_piece(ctx, customer, sub, product, bp, pieces[0], "recurring", note)
-                ctx.memo[key] = proto
-            assert isinstance(proto, Charge)
-            out.append(_clone_for(proto, customer, sub, _sub_step(ctx, sub)))
-        return out
+    steady = is_steady(sub, plan)  # nothing changes in any of the run's periods
     if product.billing == "in_advance":
         for bp in plan.advance:
+            if not sub.is_active_on(bp.start):
+                continue
+            if steady or not _price_cut_inside(ctx, product, bp):
+                out.append(_whole_period(ctx, customer, sub, product, bp))
+                continue
             for piece in advance_pieces(ctx, customer, sub, product, bp):
                 out.append(
                     _line_for_piece(
@@ -592,9 +610,15 @@ def recurring_charges(ctx: RunContext, customer: Customer, sub: Subscription, pr
                     )
                 )
         for bp in plan.closing:
+            if steady or _unchanged_over(ctx, sub, product, bp):
+                continue
             out.extend(_regularisation(ctx, customer, sub, product, bp))
     else:
         for bp in plan.closing:
+            if steady or _unchanged_over(ctx, sub, product, bp):
+                if sub.is_active_on(bp.start):
+                    out.append(_whole_period(ctx, customer, sub, product, bp))
+                continue
             actual = actual_pieces(ctx, customer, sub, product, bp)
             for piece in actual:
                 out.append(
