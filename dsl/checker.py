@@ -667,7 +667,13 @@ def _check_setting(ctx: Context, out: Out, s: n.Setting) -> None:
     elif s.key == "anomaly_variation_percent":
         expect(s.value, ctx.env, out, lambda t: t.kind == "percent", "anomaly_variation_percent must be a percentage (30%)")
     elif s.key == "anomaly_idle_months":
-        expect(s.value, ctx.env, out, lambda t: t.kind == "number", "anomaly_idle_months must be a number of months")
+        expect(
+            s.value,
+            ctx.env,
+            out,
+            lambda t: t.kind == "number" or (t.kind == "duration" and t.param == "months"),
+            "anomaly_idle_months must be a number of months (2, or 2 months)",
+        )
 
 
 def _valid_zone(key: str) -> bool:

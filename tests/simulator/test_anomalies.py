@@ -218,9 +218,19 @@ def test_anomaly_config_from_ruleset_settings(compile_ruleset, ruleset_text):
     text = ruleset_text.replace(
         'timezone "Europe/Paris" }', f'timezone "Europe/Paris" {settings} }}'
     )
-    cat = compile_ruleset(text, checked=False)  # the checker does not know these settings yet
+    cat = compile_ruleset(text)  # checked: the checker knows the anomaly settings
     assert AnomalyConfig.from_settings(cat.settings) == AnomalyConfig(Decimal(10), Decimal(5), 3)
+    assert AnomalyConfig.from_settings(compile_ruleset(text.replace("3 months", "4")).settings).idle_months == 4
     assert AnomalyConfig.from_settings({}) == AnomalyConfig()
+
+
+def test_idle_months_must_be_months(ruleset_text):
+    from dsl.checker import check_text
+
+    for value, ok in (("3 months", True), ("3", True), ("3 days", False), ("30%", False)):
+        text = ruleset_text.replace('timezone "Europe/Paris" }', f'timezone "Europe/Paris" anomaly_idle_months {value} }}')
+        errors = [d for d in check_text(text, "sim.bareme") if "anomaly_idle_months" in d.message]
+        assert (not errors) == ok, (value, errors)
 
 
 # ---------------------------------------------------------------------- zero, negative invoice
