@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta, tzinfo
 from decimal import Decimal
 from fractions import Fraction
@@ -123,6 +123,7 @@ class CheckContext:
     result: RunResult
     previous: RunResult | None
     config: AnomalyConfig
+    last_use: Mapping[str, date] = field(default_factory=dict)  # lines used outside `data`
 
     @property
     def usage_period(self) -> Period:
@@ -221,6 +222,7 @@ def idle_subscriptions(ctx: CheckContext) -> Iterator[Anomaly]:
     end = ctx.usage_period.end
     window = Period(add_months(end, -ctx.config.idle_months), end)
     used = {r.line_id for d, r in ctx.dated_usage if window.start <= d < window.end}
+    used.update(line for line, day in ctx.last_use.items() if window.start <= day < window.end)
     for sub in sorted(ctx.data.subscriptions, key=lambda s: (s.customer_id, s.subscription_id)):
         if sub.line_id is None or sub.line_id in used:
             continue
@@ -592,8 +594,11 @@ def find_anomalies(
     previous: RunResult | None = None,
     config: AnomalyConfig | None = None,
     checks: Iterable[Check] = CHECKS,
+    last_use: Mapping[str, date] | None = None,
 ) -> tuple[Anomaly, ...]:
-    """Every anomaly of the run of `period` (see the module contract)."""
+    """Every anomaly of the run of `period` (see the module contract). `last_use`: the last
+    day (ruleset time zone) each line was used according to records not in `data` (a store
+    reads back only the usage the run needs; the idle check looks further back)."""
     ctx = CheckContext(
         catalogue=catalogue,
         data=data,
@@ -601,5 +606,6 @@ def find_anomalies(
         result=result,
         previous=previous,
         config=config or AnomalyConfig.from_settings(catalogue.settings),
+        last_use=last_use or {},
     )
     return tuple(a for check in checks for a in check(ctx))

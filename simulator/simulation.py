@@ -16,6 +16,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import date
 
 from engine.calendar import month_period
 from engine.catalogue import Catalogue
@@ -61,6 +62,7 @@ def simulate(
     config: AnomalyConfig | None = None,
     progress: Progress | None = None,
     forecast_months: int = 3,
+    last_use: Mapping[str, date] | None = None,
 ) -> Simulation:
     """Bill `period` (YYYY-MM) over `data` and review it.
 
@@ -73,6 +75,8 @@ def simulate(
     - `config`: anomaly thresholds (default: from the ruleset settings, else the defaults).
     - `progress(done, total)`: called with 0 first, then after each billed partition; `total`
       counts the partitions of the run and of the `forecast_months` forecast runs.
+    - `last_use`: the last day each line was used according to records not in `data` (a
+      store reads back only the usage the run needs; the idle-line check looks further back).
     """
     month_period(period)  # a bad period fails before any work
     if executor not in EXECUTORS:
@@ -106,7 +110,7 @@ def simulate(
 
         clock = time.perf_counter()
         anomalies = find_anomalies(
-            catalogue, data, period, result, previous=previous, config=config
+            catalogue, data, period, result, previous=previous, config=config, last_use=last_use
         )
         timings["anomalies"] = time.perf_counter() - clock
 

@@ -88,6 +88,16 @@ def test_idle_months_come_from_the_config(catalogue, rec):
     assert a.subscription_id == "A1"
 
 
+def test_last_use_known_outside_the_data_counts_for_the_idle_check(catalogue, rec):
+    # A store reads back only the usage month: the line's earlier use comes as `last_use`.
+    data = with_line(rec)
+    assert anomalies(catalogue, data, "idle_subscription", last_use={"L1": date(2026, 10, 15)}) == []
+    [a] = anomalies(catalogue, data, "idle_subscription", last_use={"L1": date(2026, 9, 30)})
+    assert a.subscription_id == "A1"  # used before the window: still idle
+    [a] = anomalies(catalogue, data, "idle_subscription", last_use={"L2": date(2026, 11, 2)})
+    assert a.subscription_id == "A1"  # another line's use does not count
+
+
 def test_not_idle_with_usage_recently_started_or_without_line(catalogue, rec):
     used = with_line(rec, rec.call("R1", "L1", "2026-10-15T10:00:00"))
     recent = with_line(rec, start_date=date(2026, 10, 20))
