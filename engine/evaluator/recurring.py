@@ -123,26 +123,12 @@ def _clone_for(proto: Charge, customer: Customer, sub: Subscription, sub_step: T
         trace = [sub_step, *proto.trace[1:]]
     else:
         trace = [sub_step, _contract_price_step(sub), *proto.trace[2:]]
+    # Positional, in field order: the hottest constructor of a run (one per steady line).
     return Charge(
-        kind=proto.kind,
-        customer=customer,
-        product=proto.product,
-        description=proto.description,
-        quantity=proto.quantity,
-        unit_price=proto.unit_price,
-        exact=proto.exact,
-        period=proto.period,
-        rule=proto.rule,
-        trace=trace,
-        explain_formula=proto.explain_formula,
-        vat=proto.vat,
-        subscription_id=sub.subscription_id,
-        site_id=sub.site_id,
-        account_id=sub.account_id,
-        share=proto.share,
-        cost=proto.cost,
-        base_quantity=proto.base_quantity,
-        proto=proto,
+        proto.kind, customer, proto.product, proto.description, proto.quantity, proto.unit_price,
+        proto.exact, proto.period, proto.rule, trace, proto.explain_formula, proto.vat,
+        sub.subscription_id, sub.site_id, sub.account_id, proto.share, proto.cost, proto.records,
+        None, proto.base_quantity, proto.delta, proto.sort_extra, proto,
     )
 
 
