@@ -12,15 +12,22 @@ period (one subscription ends, another customer's starts the next day on the sam
 
 Legal identifiers are generated valid (checked with python-stdnum); the generator never creates
 the data errors that `engine.dataset.load_dataset` would refuse.
+
+`write_dataset(data, directory)` writes a `DataSet` as a data-set directory of CSV files
+(docs/dataset.md), the one `bareme import DIR` and `bareme run --data DIR` read: loading it back
+with `engine.dataset.load_dataset` gives the same `DataSet` (values and written forms), with the
+usage in the loader's order (start time, then record id).
 """
 
 from __future__ import annotations
 
+import csv
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
+from pathlib import Path
 
 from stdnum import luhn
 
@@ -39,7 +46,7 @@ from engine.model import (
     UsageRecord,
 )
 
-__all__ = ["synthetic_dataset"]
+__all__ = ["synthetic_dataset", "write_dataset"]
 
 _ONE_DAY = timedelta(days=1)
 _VALID_IBANS = (
@@ -425,3 +432,52 @@ def _usage(
                     )
                 )
     return records
+
+
+def _cell(table: str, column: str, value: object) -> str:
+    """The CSV text the loader reads back as ``value`` (same value, same written form)."""
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        text = str(value)
+        if "E" in text or "e" in text or not value.is_finite():
+            raise ValueError(f"{table}.{column}: {text} has no plain decimal form")
+        return text
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"{table}.{column}: {value} has no UTC offset")
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, str):
+        if value == "" or value != value.strip():
+            raise ValueError(
+                f"{table}.{column}: {value!r} would not read back (empty or padded text)"
+            )
+        return value
+    raise TypeError(f"{table}.{column}: cannot write a {type(value).__name__}")
+
+
+def write_dataset(data: DataSet, directory: Path | str) -> dict[str, int]:
+    """Write ``data`` as a data-set directory of UTF-8 CSV files (every column of
+    docs/dataset.md, one file per table, tables without rows left out except customers);
+    returns the rows written per file. The directory is created if needed; existing files of
+    the data-set tables are replaced. Raises ValueError for a value the format cannot carry
+    exactly (a decimal with an exponent, padded text, a naive timestamp)."""
+    from engine.dataset import TABLE_COLUMNS
+
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    written: dict[str, int] = {}
+    for table, columns in TABLE_COLUMNS.items():
+        rows = getattr(data, table)
+        for ext in ("csv", "json"):
+            (out / f"{table}.{ext}").unlink(missing_ok=True)
+        if not rows and table != "customers":
+            continue
+        with open(out / f"{table}.csv", "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f, lineterminator="\n")
+            writer.writerow(columns)
+            writer.writerows([_cell(table, c, getattr(row, c)) for c in columns] for row in rows)
+        written[f"{table}.csv"] = len(rows)
+    return written

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import gc
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import URL, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session
+
+from engine.store.types import dump_json
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -37,6 +40,7 @@ __all__ = [
     "current_revision",
     "describe_error",
     "display_url",
+    "gc_paused",
     "head_revision",
     "make_engine",
     "normalise_url",
@@ -57,6 +61,20 @@ class StoreError(Exception):
 
 class StoreUnavailable(StoreError):
     """The database cannot be opened (bad URL, unreachable server, missing schema...)."""
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while reading or writing a run's rows: hundreds of
+    thousands of acyclic models, dicts and strings, which the collector would otherwise scan
+    again and again (with everything else the process holds) for nothing."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def display_url(url: URL | str) -> str:
@@ -149,13 +167,19 @@ def make_engine(url: URL) -> Engine:
     try:
         if url.get_backend_name() == "sqlite":
             engine = create_engine(
-                url, connect_args={"timeout": _SQLITE_BUSY_TIMEOUT_S}, future=True
+                url,
+                connect_args={"timeout": _SQLITE_BUSY_TIMEOUT_S},
+                json_serializer=dump_json,
+                future=True,
             )
             event.listen(engine, "connect", _sqlite_connect)
             event.listen(engine, "begin", _sqlite_begin)
             return engine
         return create_engine(
-            url, connect_args={"connect_timeout": _PG_CONNECT_TIMEOUT_S}, pool_pre_ping=True
+            url,
+            connect_args={"connect_timeout": _PG_CONNECT_TIMEOUT_S},
+            json_serializer=dump_json,
+            pool_pre_ping=True,
         )
     except (NoSuchModuleError, ArgumentError, ImportError) as exc:
         raise _unavailable(url, exc) from None

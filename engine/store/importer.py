@@ -152,23 +152,31 @@ def _key(row: Mapping[str, Any] | RowMapping, keys: tuple[str, ...]) -> tuple[An
 def _upsert(
     session: Session, spec: _Spec, rows: list[dict[str, Any]], batch_id: int
 ) -> tuple[int, int, int]:
-    """(inserted, updated, unchanged)."""
+    """(inserted, updated, unchanged).
+
+    Rows already stored are looked up by identifier, chunk by chunk, except in a table that
+    was empty before this import: every row is new there (the loader refuses duplicate
+    identifiers), and on PostgreSQL the lookups in a table just filled, without statistics,
+    would scan it whole each time."""
     model: Any = spec.model
     columns = [c for c in rows[0] if c != "start_utc"] if rows else []
     inserted = updated = unchanged = 0
+    empty = session.execute(select(getattr(model, spec.keys[0])).limit(1)).first() is None
     for start in range(0, len(rows), _CHUNK):
         chunk = rows[start : start + _CHUNK]
-        key_cols = [getattr(model, k) for k in spec.keys]
-        if len(spec.keys) == 1:
-            condition = key_cols[0].in_([r[spec.keys[0]] for r in chunk])
-        else:
-            condition = tuple_(*key_cols).in_([_key(r, spec.keys) for r in chunk])
-        stored = {
-            _key(row._mapping, spec.keys): row._mapping
-            for row in session.execute(
-                select(*[getattr(model, c) for c in columns]).where(condition)
-            )
-        }
+        stored: dict[tuple[Any, ...], Any] = {}
+        if not empty:
+            key_cols = [getattr(model, k) for k in spec.keys]
+            if len(spec.keys) == 1:
+                condition = key_cols[0].in_([r[spec.keys[0]] for r in chunk])
+            else:
+                condition = tuple_(*key_cols).in_([_key(r, spec.keys) for r in chunk])
+            stored = {
+                _key(row._mapping, spec.keys): row._mapping
+                for row in session.execute(
+                    select(*[getattr(model, c) for c in columns]).where(condition)
+                )
+            }
         new: list[dict[str, Any]] = []
         changed: list[dict[str, Any]] = []
         for row in chunk:
@@ -180,7 +188,7 @@ def _upsert(
             else:
                 changed.append({**row, "batch_id": batch_id})
         if new:
-            session.execute(insert(model), new)
+            session.execute(insert(model.__table__), new)
             inserted += len(new)
         if changed:
             session.execute(update(model), changed)

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
+from pydantic import BaseModel
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
@@ -35,6 +36,7 @@ from engine.model import (
     Subscription,
     UsageRecord,
 )
+from engine.store.db import gc_paused
 from engine.store.schema import (
     AccountRow,
     Base,
@@ -50,6 +52,7 @@ from engine.store.schema import (
 __all__ = ["load_dataset_from_store", "usage_window"]
 
 _MARGIN = dt.timedelta(days=1)
+_M = TypeVar("_M", bound=BaseModel)
 
 
 def usage_window(period: str, tz: str) -> tuple[dt.datetime, dt.datetime]:
@@ -62,13 +65,26 @@ def usage_window(period: str, tz: str) -> tuple[dt.datetime, dt.datetime]:
     return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
 
 
-def _fields(model: type[Any], row: Any, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
-    names = [n for n in model.model_fields if n not in exclude]
-    return {n: getattr(row, n) for n in names}
-
-
-def _all(session: Session, orm: type[Base], order: Callable[[Any], Any]) -> list[Any]:
-    return sorted(session.scalars(select(orm)), key=order)
+def _read(
+    session: Session,
+    orm: type[Base],
+    model: type[_M],
+    order: Callable[[_M], Any],
+    **extra: Callable[[dict[str, Any]], Any],
+) -> list[_M]:
+    """Every row of ``orm`` as ``model`` (validated), sorted by ``order`` in Python (code point
+    order on every database). Columns are selected by the model's field names (no ORM
+    objects); ``extra`` computes further fields from a row's values."""
+    names = [n for n in model.model_fields if n not in extra]
+    rows = session.execute(select(*(getattr(orm, n) for n in names)))
+    out: list[_M] = []
+    for row in rows:
+        values = dict(zip(names, row, strict=True))
+        for name, compute in extra.items():
+            values[name] = compute(values)
+        out.append(model(**values))
+    out.sort(key=order)
+    return out
 
 
 def load_dataset_from_store(
@@ -79,34 +95,33 @@ def load_dataset_from_store(
 ) -> DataSet:
     """The stored data set; with ``usage_period`` (``usage_window``), only the usage a run of
     that period needs (module docstring), else every usage record."""
+    with gc_paused():
+        return _load(session, usage_period, late_after_batch)
+
+
+def _load(
+    session: Session,
+    usage_period: tuple[dt.datetime, dt.datetime] | None,
+    late_after_batch: int | None,
+) -> DataSet:
+    all_changes = _read(
+        session, QuantityChangeRow, QuantityChange, lambda c: (c.subscription_id, c.effective_date)
+    )
     changes: dict[str, list[QuantityChange]] = {}
-    all_changes: list[QuantityChange] = []
-    for row in _all(session, QuantityChangeRow, lambda r: (r.subscription_id, r.effective_date)):
-        change = QuantityChange(**_fields(QuantityChange, row))
+    for change in all_changes:
         changes.setdefault(change.subscription_id, []).append(change)
-        all_changes.append(change)
-    customers = [
-        Customer(**_fields(Customer, r))
-        for r in _all(session, CustomerRow, lambda r: r.customer_id)
-    ]
-    sites = [Site(**_fields(Site, r)) for r in _all(session, SiteRow, lambda r: r.site_id)]
-    accounts = [
-        Account(**_fields(Account, r)) for r in _all(session, AccountRow, lambda r: r.account_id)
-    ]
-    subscriptions = [
-        Subscription(
-            **_fields(Subscription, r, ("quantity_changes",)),
-            quantity_changes=tuple(changes.get(r.subscription_id, ())),
-        )
-        for r in _all(session, SubscriptionRow, lambda r: r.subscription_id)
-    ]
-    one_shots = [
-        OneShot(**_fields(OneShot, r)) for r in _all(session, OneShotRow, lambda r: r.charge_id)
-    ]
-    discounts = [
-        DiscountGrant(**_fields(DiscountGrant, r))
-        for r in _all(session, DiscountGrantRow, lambda r: r.grant_id)
-    ]
+    customers = _read(session, CustomerRow, Customer, lambda c: c.customer_id)
+    sites = _read(session, SiteRow, Site, lambda s: s.site_id)
+    accounts = _read(session, AccountRow, Account, lambda a: a.account_id)
+    subscriptions = _read(
+        session,
+        SubscriptionRow,
+        Subscription,
+        lambda s: s.subscription_id,
+        quantity_changes=lambda v: tuple(changes.get(v["subscription_id"], ())),
+    )
+    one_shots = _read(session, OneShotRow, OneShot, lambda o: o.charge_id)
+    discounts = _read(session, DiscountGrantRow, DiscountGrant, lambda d: d.grant_id)
     query = select(
         UsageRow.record_id,
         UsageRow.line_id,

@@ -11,6 +11,9 @@
 - ``UTCDateTime``: aware datetimes stored as naive UTC, given back aware in UTC.
 - ``JSONDoc``: JSON documents, stored as written (PostgreSQL ``json``, not ``jsonb``, which would
   reorder their keys: an emitted invoice's document comes back exactly as it was stored).
+  A value may be given already encoded as ``JSONText`` (the text ``json.dumps`` gives it): the
+  store's engines serialise JSON with ``dump_json``, which keeps such a text as it is, so that a
+  document written in bulk is encoded once.
 
 Floats are refused everywhere: a float reaching a money column is a bug upstream.
 """
@@ -18,6 +21,7 @@ Floats are refused everywhere: a float reaching a money column is a bug upstream
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -25,11 +29,13 @@ from sqlalchemy import JSON, DateTime, Numeric, String
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-__all__ = ["ExactDecimal", "JSONDoc", "Money", "UTCDateTime"]
+__all__ = ["ExactDecimal", "JSONDoc", "JSONText", "Money", "UTCDateTime", "dump_json"]
 
 _MONEY_SCALE = 6
 _MONEY_INTEGER_DIGITS = 12
 _CENT = Decimal("0.01")
+_MONEY_QUANTUM = Decimal(1).scaleb(-_MONEY_SCALE)
+_MONEY_LIMIT = Decimal(10) ** _MONEY_INTEGER_DIGITS
 
 
 def _as_decimal(value: Any, what: str) -> Decimal:
@@ -64,16 +70,20 @@ class Money(TypeDecorator[Decimal]):
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
         if value is None:
             return None
-        amount = _as_decimal(value, "money")
-        sign, digits, exponent = amount.as_tuple()
-        assert isinstance(exponent, int)
-        if exponent < -_MONEY_SCALE and amount != amount.quantize(Decimal(1).scaleb(-_MONEY_SCALE)):
-            raise ValueError(f"money {amount} has more than {_MONEY_SCALE} decimals")
-        if abs(amount) >= Decimal(10) ** _MONEY_INTEGER_DIGITS:
+        amount = (
+            value if type(value) is Decimal and value.is_finite() else _as_decimal(value, "money")
+        )
+        text = str(amount)
+        point = text.find(".")
+        # str() is plain unless the exponent is positive or the value tiny: then look closer
+        if "E" in text or (point >= 0 and len(text) - point - 1 > _MONEY_SCALE):
+            exponent = amount.as_tuple().exponent
+            assert isinstance(exponent, int)
+            if exponent < -_MONEY_SCALE and amount != amount.quantize(_MONEY_QUANTUM):
+                raise ValueError(f"money {amount} has more than {_MONEY_SCALE} decimals")
+        if amount and amount.adjusted() >= _MONEY_INTEGER_DIGITS:  # abs(amount) >= 10**12
             raise ValueError(f"money {amount} exceeds NUMERIC(18, {_MONEY_SCALE})")
-        if dialect.name == "sqlite":
-            return str(amount)
-        return amount
+        return text if dialect.name == "sqlite" else amount
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None:
@@ -95,7 +105,9 @@ class ExactDecimal(TypeDecorator[Decimal]):
     def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
         if value is None:
             return None
-        text = str(_as_decimal(value, "decimal"))
+        text = str(
+            value if type(value) is Decimal and value.is_finite() else _as_decimal(value, "decimal")
+        )
         if len(text) > 64:
             raise ValueError(f"decimal {text[:20]}... is too long to store")
         return text
@@ -129,3 +141,18 @@ class JSONDoc(TypeDecorator[Any]):
 
     impl = JSON()
     cache_ok = True
+
+
+class JSONText(str):
+    """A JSON value already encoded, exactly as ``json.dumps(value)`` (default settings) gives
+    it: stored as it is in a ``JSONDoc`` column (``dump_json``)."""
+
+    __slots__ = ()
+
+
+def dump_json(value: Any) -> str:
+    """The JSON serializer of the store's engines: ``json.dumps`` (default settings), except
+    that a ``JSONText`` is already encoded and kept as it is."""
+    if type(value) is JSONText:
+        return str.__str__(value)
+    return json.dumps(value)
