@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from engine.calendar import get_zone, month_period, previous_month
@@ -63,6 +63,21 @@ def usage_window(period: str, tz: str) -> tuple[dt.datetime, dt.datetime]:
     start = dt.datetime.combine(usage.start, dt.time(), zone)
     end = dt.datetime.combine(usage.end, dt.time(), zone)
     return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
+
+
+def line_last_use(
+    session: Session, since: dt.datetime, before: dt.datetime, tz: str
+) -> dict[str, dt.date]:
+    """For each line used in [since, before) (instants), the day (in ``tz``) of its last record
+    there: what the idle-line check needs of the months before the usage period, without
+    reading their records back."""
+    zone = get_zone(tz)
+    query = (
+        select(UsageRow.line_id, func.max(UsageRow.start_utc))
+        .where(UsageRow.start_utc >= since, UsageRow.start_utc < before)
+        .group_by(UsageRow.line_id)
+    )
+    return {line: last.astimezone(zone).date() for line, last in session.execute(query)}
 
 
 def _read(

@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
+from engine.calendar import add_months, month_period
 from engine.pipeline import CompiledRuleset
 from engine.store.db import Store, StoreError
-from engine.store.readback import load_dataset_from_store, usage_window
+from engine.store.readback import line_last_use, load_dataset_from_store, usage_window
 from engine.store.rulesets import compile_stored, ruleset_source, store_ruleset
 from engine.store.runs import check_simulable, previous_run, run_result, save_simulation
 from engine.store.schema import CustomerRow, ImportBatch, Ruleset
@@ -60,6 +61,7 @@ def simulate_period(
     Raises RunFrozen (approved or emitted period) and StoreError (nothing imported yet).
     """
     from simulator import simulate
+    from simulator.anomalies import AnomalyConfig
 
     clock = time.perf_counter()
     with store.snapshot() as session:
@@ -83,6 +85,11 @@ def simulate_period(
         )
         previous = run_result(session, before) if before is not None else None
         previous_id = before.id if before is not None else None
+        # The idle-line check looks back further than the usage read above.
+        usage_start, _ = usage_window(period, catalogue.timezone)
+        config = AnomalyConfig.from_settings(catalogue.settings)
+        idle_start, _ = usage_window(_months_before(period, config.idle_months - 1), catalogue.timezone)
+        last_use = line_last_use(session, idle_start, usage_start, catalogue.timezone)
     read_s = time.perf_counter() - clock
 
     simulation = simulate(
@@ -94,7 +101,9 @@ def simulate_period(
         scheduler=scheduler,
         partitions=partitions,
         previous=previous,
+        config=config,
         progress=progress,
+        last_use=last_use,
     )
     timings = {"read": read_s, **simulation.timings}
     clock = time.perf_counter()
@@ -116,3 +125,8 @@ def simulate_period(
     )
     simulation = dataclasses.replace(simulation, timings=saved.timings)
     return SimulatedRun(saved.run_id, period, saved.replaced_run_id, previous_id, simulation)
+
+
+def _months_before(period: str, months: int) -> str:
+    """The period `months` months before `period` (YYYY-MM)."""
+    return add_months(month_period(period).start, -months).strftime("%Y-%m")

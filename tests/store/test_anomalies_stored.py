@@ -844,12 +844,6 @@ def test_the_import_refuses_what_the_stored_edits_write(
 IDLE_RULESET = RULESET.replace("anomaly_idle_months 1", "anomaly_idle_months 2")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/store/simulation.py simulate_period reads back usage of the usage period "
-    "only (readback.usage_window), but the idle check looks back anomaly_idle_months months: "
-    "a line used in October is reported idle by the December run from the store",
-)
 def test_idle_subscription_sees_every_month_of_its_window(store: Store, tmp_path: Path) -> None:
     path = tmp_path / "idle.bareme"
     path.write_text(IDLE_RULESET, encoding="utf-8")
@@ -873,3 +867,13 @@ def test_idle_subscription_sees_every_month_of_its_window(store: Store, tmp_path
     with store.snapshot() as session:
         kinds = session.scalars(select(Anomaly.kind).where(Anomaly.run_id == stored.run_id)).all()
     assert "idle_subscription" not in kinds
+    # and a line last used before the window is idle, from the store as from the files
+    directory = write_dataset(
+        tmp_path / "data2",
+        files(subscriptions=[sub(**ON_LINE)], usage=[call("R1", "L1", "2026-09-30T10:00:00")]),
+    )
+    import_directory(store, directory, two_months)
+    stored = simulate_period(store, PERIOD, two_months, executor="serial")
+    with store.snapshot() as session:
+        kinds = session.scalars(select(Anomaly.kind).where(Anomaly.run_id == stored.run_id)).all()
+    assert "idle_subscription" in kinds
