@@ -494,7 +494,7 @@ def register(app: typer.Typer) -> None:
             typer.Option("--scheduler", help="Dask scheduler address (with --executor dask)."),
         ] = None,
         workers: Annotated[
-            int | None, typer.Option("--workers", min=1, help="Worker processes (default: CPUs).")
+            int | None, typer.Option("--workers", min=1, help="Processes billing, this one included (default: CPUs).")
         ] = None,
         partitions: Annotated[
             int | None,

@@ -4,11 +4,14 @@ Contract:
 - `open_session(kind, catalogue, slices, workers=None, scheduler=None)` is a context manager
   giving a `Session`; `session.run(period, done)` bills every slice for `period` and returns
   their `RunResult`s in slice order (whatever order they complete in), calling `done()` once per
-  completed slice; `session.revenue(period, done)` gives the period's in-advance recurring
-  revenue and its line discounts (`engine.evaluator.run.recurring_revenue`), summed over the
-  slices, without building invoices (only two amounts travel back per slice). A session can
-  run several periods on the same slices (the forecast does); whatever the session opened
-  (pool, cluster, client) is closed on exit, also on error.
+  completed slice; `session.start_revenue(periods)` starts computing each period's in-advance
+  recurring revenue and its line discounts (`engine.evaluator.run.recurring_revenue`), summed
+  over the slices, without building invoices (only two amounts travel back per slice), and
+  returns at once: the pool's processes or the cluster work on it while this process does
+  something else (the store writes the draft); `job.finish(done)` joins in (this process takes
+  the slices nobody started) and returns the revenues in period order. A session can run
+  several periods on the same slices; whatever the session opened (pool, cluster, client) is
+  closed on exit, also on error.
 - "serial": in this process. "process": `workers` processes (default `os.cpu_count()`): this
   one and a `ProcessPoolExecutor` of `workers - 1` (see `ProcessSession`); with the fork start
   method (Linux) the catalogue and the slices are inherited by the pool's processes (nothing is
@@ -53,17 +56,27 @@ _T = TypeVar("_T")
 _U = TypeVar("_U")
 
 
-def _same(x: _T) -> _T:
-    return x
-
-
 Revenue = tuple[Decimal, Decimal]  # in-advance recurring revenue, line discounts on it
+
+
+class RevenueJob(Protocol):
+    def finish(self, done: Done | None = None) -> list[Revenue]: ...
 
 
 class Session(Protocol):
     def run(self, period: str, done: Done | None = None) -> list[RunResult]: ...
 
-    def revenue(self, period: str, done: Done | None = None) -> Revenue: ...
+    def start_revenue(self, periods: Sequence[str]) -> RevenueJob: ...
+
+
+class _Deferred:
+    """A job computed when it is finished (in this process)."""
+
+    def __init__(self, compute: Callable[[Done | None], list[Revenue]]) -> None:
+        self.compute = compute
+
+    def finish(self, done: Done | None = None) -> list[Revenue]:
+        return self.compute(done)
 
 
 def _total(parts: Sequence[Revenue]) -> Revenue:
@@ -115,7 +128,10 @@ class SerialSession:
                 done()
         return out
 
-    def revenue(self, period: str, done: Done | None = None) -> Revenue:
+    def start_revenue(self, periods: Sequence[str]) -> RevenueJob:
+        return _Deferred(lambda done: [self._revenue(p, done) for p in periods])
+
+    def _revenue(self, period: str, done: Done | None) -> Revenue:
         if self._datasets is None:
             self._datasets = [s.dataset() for s in self.slices]
         parts = []
@@ -186,8 +202,8 @@ class ProcessSession:
     def run(self, period: str, done: Done | None = None) -> list[RunResult]:
         return self._map(_process_task, _bill, period, done, _loads)
 
-    def revenue(self, period: str, done: Done | None = None) -> Revenue:
-        return _total(self._map(_process_revenue, _revenue, period, done, _same))
+    def start_revenue(self, periods: Sequence[str]) -> RevenueJob:
+        return _ProcessRevenueJob(self, periods)
 
     def _dataset(self, index: int) -> DataSet:
         data = self._datasets.get(index)
@@ -243,6 +259,46 @@ def _revenue(catalogue: Catalogue, data: DataSet, period: str) -> Revenue:
     return recurring_revenue(catalogue, data, period)
 
 
+class _ProcessRevenueJob:
+    """Every (period, slice) task goes to the pool at once; `finish` takes, from the last one
+    back, the tasks the pool has not started (a queued future can still be cancelled), then
+    waits for the others."""
+
+    def __init__(self, session: ProcessSession, periods: Sequence[str]) -> None:
+        self.session = session
+        self.periods = list(periods)
+        self.tasks = [(p, i) for p in self.periods for i in range(len(session.slices))]
+        self.futures: dict[tuple[str, int], Future[Revenue]] = {}
+        if session.pool is not None:
+            for p, i in self.tasks:
+                piece = None if session.inherited else session.slices[i]
+                self.futures[(p, i)] = session.pool.submit(_process_revenue, i, piece, p)
+
+    def finish(self, done: Done | None = None) -> list[Revenue]:
+        session = self.session
+        results: dict[tuple[str, int], Revenue] = {}
+        try:
+            for key in reversed(self.tasks):
+                future = self.futures.get(key)
+                if future is None or future.cancel():
+                    period, index = key
+                    with _gc_paused():
+                        results[key] = _revenue(session.catalogue, session._dataset(index), period)
+                    if done is not None:
+                        done()
+            for key, future in self.futures.items():
+                if key not in results:
+                    results[key] = future.result()
+                    if done is not None:
+                        done()
+        except BaseException:
+            for future in self.futures.values():
+                future.cancel()
+            raise
+        count = len(session.slices)
+        return [_total([results[(p, i)] for i in range(count)]) for p in self.periods]
+
+
 def _mp_context() -> Any:
     methods = multiprocessing.get_all_start_methods()
     return multiprocessing.get_context("fork" if "fork" in methods else None)
@@ -268,8 +324,34 @@ class DaskSession:
     def run(self, period: str, done: Done | None = None) -> list[RunResult]:
         return self._map(_dask_task, "bill", period, done, _loads)
 
-    def revenue(self, period: str, done: Done | None = None) -> Revenue:
-        return _total(self._map(_dask_revenue, "revenue", period, done, _same))
+    def start_revenue(self, periods: Sequence[str]) -> RevenueJob:
+        futures = {
+            p: [
+                self.client.submit(
+                    _dask_revenue, self.catalogue, piece, p, pure=False,
+                    key=f"revenue-{p}-{i}-{self.token}",
+                )
+                for i, piece in enumerate(self.slices)
+            ]
+            for p in periods
+        }
+
+        def finish(done: Done | None) -> list[Revenue]:
+            out = []
+            try:
+                for p in periods:
+                    parts = []
+                    for future in futures[p]:
+                        parts.append(future.result())
+                        if done is not None:
+                            done()
+                    out.append(_total(parts))
+            except BaseException:
+                self.client.cancel([f for fs in futures.values() for f in fs])
+                raise
+            return out
+
+        return _Deferred(finish)
 
     def _map(
         self,

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 
@@ -24,10 +25,10 @@ from engine.invoice import RunResult
 from engine.model import DataSet
 from simulator.anomalies import Anomaly, AnomalyConfig, find_anomalies
 from simulator.executors import EXECUTORS, open_session
-from simulator.kpis import Kpis, compute_kpis, recurring_forecast
+from simulator.kpis import Kpis, compute_kpis, forecast_periods, recurring_forecast
 from simulator.partition import merge_results, split_dataset
 
-__all__ = ["Simulation", "simulate"]
+__all__ = ["PendingSimulation", "Simulation", "simulate", "simulating"]
 
 Progress = Callable[[int, int], None]
 
@@ -66,9 +67,9 @@ def simulate(
 ) -> Simulation:
     """Bill `period` (YYYY-MM) over `data` and review it.
 
-    - `executor`: "serial" (in this process), "process" (a process pool of `workers`, default
-      the number of CPUs) or "dask" (the cluster at `scheduler`, else a local cluster of
-      `workers or 2` processes opened and closed here).
+    - `executor`: "serial" (in this process), "process" (`workers` processes, this one
+      included, default the number of CPUs) or "dask" (the cluster at `scheduler`, else a local
+      cluster of `workers or 2` processes opened and closed here).
     - `partitions`: how many customer partitions to bill (default: 1 serial, 4 per worker
       otherwise); the result does not depend on it.
     - `previous`: the previous period's result, for the invoice variation check.
@@ -78,6 +79,56 @@ def simulate(
     - `last_use`: the last day each line was used according to records not in `data` (a
       store reads back only the usage the run needs; the idle-line check looks further back).
     """
+    with simulating(
+        catalogue,
+        data,
+        period,
+        executor=executor,
+        workers=workers,
+        scheduler=scheduler,
+        partitions=partitions,
+        previous=previous,
+        config=config,
+        progress=progress,
+        forecast_months=forecast_months,
+        last_use=last_use,
+    ) as pending:
+        return pending.finish()
+
+
+@dataclass
+class PendingSimulation:
+    """A run evaluated and checked, whose forecast is being computed by the executor's other
+    processes: `finish()` joins in and gives the `Simulation`."""
+
+    result: RunResult
+    anomalies: tuple[Anomaly, ...]
+    _finish: Callable[[], Simulation]
+
+    def finish(self) -> Simulation:
+        return self._finish()
+
+
+@contextmanager
+def simulating(
+    catalogue: Catalogue,
+    data: DataSet,
+    period: str,
+    *,
+    executor: str = "process",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    partitions: int | None = None,
+    previous: RunResult | None = None,
+    config: AnomalyConfig | None = None,
+    progress: Progress | None = None,
+    forecast_months: int = 3,
+    last_use: Mapping[str, date] | None = None,
+) -> Iterator[PendingSimulation]:
+    """`simulate` in two steps, for a caller with work of its own: the run is evaluated, the
+    forecast started on the executor's other processes, the anomalies found; then the caller
+    gets the run (e.g. to write it to a store) while the forecast goes on, and calls
+    `finish()` for the KPIs (same arguments as `simulate`; the executor is closed on exit)."""
     month_period(period)  # a bad period fails before any work
     if executor not in EXECUTORS:
         raise ValueError(f"unknown executor {executor!r} (choose from {', '.join(EXECUTORS)})")
@@ -100,13 +151,20 @@ def simulate(
     if progress is not None:
         progress(0, total)
 
-    def merged(results: list[RunResult], p: str) -> RunResult:
-        return merge_results(results, ruleset=catalogue.name, period=p, currency=catalogue.currency)
-
     with open_session(executor, catalogue, slices, workers=workers, scheduler=scheduler) as session:
         clock = time.perf_counter()
-        result = merged(session.run(period, tick), period)
+        result = merge_results(
+            session.run(period, tick),
+            ruleset=catalogue.name,
+            period=period,
+            currency=catalogue.currency,
+        )
         timings["evaluate"] = time.perf_counter() - clock
+
+        # The forecast runs on the other processes while this one checks the run (and while
+        # the caller does its own work with it).
+        months = forecast_periods(period, forecast_months)
+        job = session.start_revenue(months)
 
         clock = time.perf_counter()
         anomalies = find_anomalies(
@@ -114,15 +172,18 @@ def simulate(
         )
         timings["anomalies"] = time.perf_counter() - clock
 
-        clock = time.perf_counter()
-        forecast = recurring_forecast(
-            catalogue,
-            data,
-            period,
-            months=forecast_months,
-            revenue=lambda p: session.revenue(p, tick),
-        )
-        kpis = compute_kpis(catalogue, data, period, result, anomalies, forecast=forecast)
-        timings["kpis"] = time.perf_counter() - clock
+        def finish() -> Simulation:
+            clock = time.perf_counter()
+            revenues = job.finish(tick)
+            forecast = recurring_forecast(
+                catalogue,
+                data,
+                period,
+                months=forecast_months,
+                revenue=dict(zip(months, revenues, strict=True)).__getitem__,
+            )
+            kpis = compute_kpis(catalogue, data, period, result, anomalies, forecast=forecast)
+            timings["kpis"] = time.perf_counter() - clock  # the forecast's wait included
+            return Simulation(result, anomalies, kpis, timings)
 
-    return Simulation(result, anomalies, kpis, timings)
+        yield PendingSimulation(result, anomalies, finish)

@@ -43,6 +43,7 @@ __all__ = [
     "RunFrozen",
     "RunNotFound",
     "SavedRun",
+    "PendingLike",
     "SimulationLike",
     "approve_run",
     "check_simulable",
@@ -104,6 +105,19 @@ class SimulationLike(Protocol):
 
     @property
     def timings(self) -> Mapping[str, float]: ...
+
+
+class PendingLike(Protocol):
+    """What ``simulator.simulating`` yields (``simulator.PendingSimulation``): the run and its
+    anomalies, the KPIs still being computed (the forecast) until ``finish()``."""
+
+    @property
+    def result(self) -> RunResult: ...
+
+    @property
+    def anomalies(self) -> Sequence[AnomalyLike]: ...
+
+    def finish(self) -> SimulationLike: ...
 
 
 @dataclass(frozen=True)
@@ -358,7 +372,8 @@ def save_simulation(
     store: Store,
     *,
     period: str,
-    simulation: SimulationLike,
+    simulation: SimulationLike | None = None,
+    pending: PendingLike | None = None,
     ruleset_id: int,
     executor: str,
     workers: int | None = None,
@@ -370,11 +385,19 @@ def save_simulation(
     """Store ``simulation`` as the draft run of ``period``, replacing the existing draft in the
     same transaction. Raises RunFrozen when the period's run is approved or emitted.
 
+    Give the finished ``simulation``, or a ``pending`` one: then its invoices, lines and
+    anomalies are written while its forecast goes on elsewhere, and ``pending.finish()`` gives
+    the KPIs and timings stored with the run, before the commit.
+
     The run's timings are the simulation's plus "store": the seconds from ``started`` (a
-    ``time.perf_counter()`` value, default: this call) until every row is written (the commit
-    excluded)."""
+    ``time.perf_counter()`` value, default: this call) until every row is written (the wait
+    for a pending simulation and the commit excluded)."""
     clock = time.perf_counter() if started is None else started
-    result = simulation.result
+    if (simulation is None) == (pending is None):
+        raise TypeError("save_simulation takes a simulation or a pending one")
+    run_of = simulation if simulation is not None else pending
+    assert run_of is not None
+    result = run_of.result
     if result.period != period:
         raise StoreError(f"the simulation is of {result.period}, not {period}")
     keys = [inv.invoice_key for inv in result.invoices]
@@ -405,9 +428,9 @@ def save_simulation(
                 total_excl_vat=result.total_excl_vat,
                 total_vat=result.total_vat,
                 total_incl_vat=result.total_incl_vat,
-                anomaly_count=len(simulation.anomalies),
-                timings=_jsonable(dict(simulation.timings)),
-                kpis=_jsonable(dict(simulation.kpis.as_dict())),
+                anomaly_count=len(run_of.anomalies),
+                timings=_jsonable(dict(simulation.timings)) if simulation is not None else {},
+                kpis=_jsonable(dict(simulation.kpis.as_dict())) if simulation is not None else {},
                 result_meta=result.model_dump(mode="json", exclude={"invoices"}),
             )
             session.add(run)
@@ -457,11 +480,16 @@ def save_simulation(
                     "record_id": a.record_id,
                     "invoice_key": a.invoice_key,
                 }
-                for a in simulation.anomalies
+                for a in run_of.anomalies
             ]
             if anomalies:
                 session.execute(insert(Anomaly), anomalies)
-            timings = {**run.timings, "store": time.perf_counter() - clock}
+            store_s = time.perf_counter() - clock
+            if simulation is None:
+                assert pending is not None
+                simulation = pending.finish()
+                run.kpis = _jsonable(dict(simulation.kpis.as_dict()))
+            timings = {**_jsonable(dict(simulation.timings)), "store": store_s}
             run.timings = timings
             session.flush()
             return SavedRun(run.id, period, replaced, len(invoices), len(anomalies), timings)

@@ -30,7 +30,9 @@ from engine.store.runs import check_simulable, previous_run, run_result, save_si
 from engine.store.schema import CustomerRow, ImportBatch, Ruleset
 
 if TYPE_CHECKING:
-    from simulator import Simulation
+    from engine.invoice import RunResult
+    from simulator import Anomaly, Simulation
+    from simulator.simulation import PendingSimulation
 
 __all__ = ["SimulatedRun", "simulate_period"]
 
@@ -60,8 +62,8 @@ def simulate_period(
     ``compiled``: the ruleset; default the version stored by the latest import.
     Raises RunFrozen (approved or emitted period) and StoreError (nothing imported yet).
     """
-    from simulator import simulate
     from simulator.anomalies import AnomalyConfig
+    from simulator.simulation import simulating
 
     clock = time.perf_counter()
     with store.snapshot() as session:
@@ -92,7 +94,7 @@ def simulate_period(
         last_use = line_last_use(session, idle_start, usage_start, catalogue.timezone)
     read_s = time.perf_counter() - clock
 
-    simulation = simulate(
+    with simulating(
         catalogue,
         data,
         period,
@@ -104,27 +106,52 @@ def simulate_period(
         config=config,
         progress=progress,
         last_use=last_use,
-    )
-    timings = {"read": read_s, **simulation.timings}
-    clock = time.perf_counter()
-    source = ruleset_source(compiled)
-    with store.write() as session:
-        ruleset_id = store_ruleset(session, source).id
-    series = catalogue.settings.get("invoice_series")
-    saved = save_simulation(
-        store,
-        period=period,
-        simulation=dataclasses.replace(simulation, timings=timings),
-        started=clock,
-        ruleset_id=ruleset_id,
-        executor=executor,
-        workers=workers,
-        previous_run_id=previous_id,
-        data_batch_id=batch_id,
-        invoice_series=series if isinstance(series, str) else None,
-    )
-    simulation = dataclasses.replace(simulation, timings=saved.timings)
+    ) as pending:
+        # The draft is written while the executor's other processes compute the forecast.
+        run = _ReadFirst(pending, read_s)
+        clock = time.perf_counter()
+        source = ruleset_source(compiled)
+        with store.write() as session:
+            ruleset_id = store_ruleset(session, source).id
+        series = catalogue.settings.get("invoice_series")
+        saved = save_simulation(
+            store,
+            period=period,
+            pending=run,
+            started=clock,
+            ruleset_id=ruleset_id,
+            executor=executor,
+            workers=workers,
+            previous_run_id=previous_id,
+            data_batch_id=batch_id,
+            invoice_series=series if isinstance(series, str) else None,
+        )
+    simulation = dataclasses.replace(run.finish(), timings=saved.timings)
     return SimulatedRun(saved.run_id, period, saved.replaced_run_id, previous_id, simulation)
+
+
+@dataclass
+class _ReadFirst:
+    """A pending simulation whose timings start with the store's read-back."""
+
+    pending: PendingSimulation
+    read_s: float  # float-ok: seconds
+    _done: Simulation | None = None
+
+    @property
+    def result(self) -> RunResult:
+        return self.pending.result
+
+    @property
+    def anomalies(self) -> tuple[Anomaly, ...]:
+        return self.pending.anomalies
+
+    def finish(self) -> Simulation:
+        if self._done is None:
+            simulation = self.pending.finish()
+            timings = {"read": self.read_s, **simulation.timings}
+            self._done = dataclasses.replace(simulation, timings=timings)
+        return self._done
 
 
 def _months_before(period: str, months: int) -> str:
