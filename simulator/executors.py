@@ -45,6 +45,7 @@ from engine.catalogue import Catalogue
 from engine.evaluator.run import bill, recurring_revenue
 from engine.invoice import RunResult
 from engine.model import DataSet
+from engine.runtime import gc_paused
 from simulator.partition import DataSlice
 
 __all__ = ["EXECUTORS", "Session", "open_session"]
@@ -83,26 +84,13 @@ def _total(parts: Sequence[Revenue]) -> Revenue:
     return sum((p[0] for p in parts), Decimal(0)), sum((p[1] for p in parts), Decimal(0))
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector: billing and unpickling allocate hundreds of
-    thousands of acyclic objects, which the collector would scan again and again."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def _bill(catalogue: Catalogue, data: DataSet, period: str) -> RunResult:
-    with _gc_paused():
+    with gc_paused():
         return bill(catalogue, data, period)
 
 
 def _loads(payload: bytes) -> RunResult:
-    with _gc_paused():
+    with gc_paused():
         result: RunResult = pickle.loads(payload)
     return result
 
@@ -136,7 +124,7 @@ class SerialSession:
             self._datasets = [s.dataset() for s in self.slices]
         parts = []
         for data in self._datasets:
-            with _gc_paused():
+            with gc_paused():
                 parts.append(recurring_revenue(self.catalogue, data, period))
             if done is not None:
                 done()
@@ -154,6 +142,7 @@ def _init_worker(catalogue: Catalogue, slices: Sequence[DataSlice] | None) -> No
     global _CATALOGUE, _SLICES
     _CATALOGUE, _SLICES = catalogue, slices
     _DATASETS.clear()
+    gc.enable()  # forked from a parent that may have paused it
     gc.freeze()  # what the worker starts with lives as long as it: no need to scan it again
 
 
@@ -174,7 +163,7 @@ def _process_task(index: int, piece: DataSlice | None, period: str) -> bytes:
 
 def _process_revenue(index: int, piece: DataSlice | None, period: str) -> Revenue:
     assert _CATALOGUE is not None, "worker started without its catalogue"
-    with _gc_paused():
+    with gc_paused():
         return recurring_revenue(_CATALOGUE, _worker_dataset(index, piece), period)
 
 
@@ -241,7 +230,7 @@ class ProcessSession:
                 collect([f for f in futures if f.done()])
                 if first <= last:
                     index, last = last, last - 1
-                    with _gc_paused():
+                    with gc_paused():
                         results[index] = here(self.catalogue, self._dataset(index), period)
                     if done is not None:
                         done()
@@ -282,7 +271,7 @@ class _ProcessRevenueJob:
                 future = self.futures.get(key)
                 if future is None or future.cancel():
                     period, index = key
-                    with _gc_paused():
+                    with gc_paused():
                         results[key] = _revenue(session.catalogue, session._dataset(index), period)
                     if done is not None:
                         done()

@@ -23,6 +23,7 @@ from engine.calendar import month_period
 from engine.catalogue import Catalogue
 from engine.invoice import RunResult
 from engine.model import DataSet
+from engine.runtime import gc_paused
 from simulator.anomalies import Anomaly, AnomalyConfig, find_anomalies
 from simulator.executors import EXECUTORS, open_session
 from simulator.kpis import Kpis, compute_kpis, forecast_periods, recurring_forecast
@@ -151,7 +152,10 @@ def simulating(
     if progress is not None:
         progress(0, total)
 
-    with open_session(executor, catalogue, slices, workers=workers, scheduler=scheduler) as session:
+    with (
+        gc_paused(),  # the run's objects are acyclic: no need to scan them again and again
+        open_session(executor, catalogue, slices, workers=workers, scheduler=scheduler) as session,
+    ):
         clock = time.perf_counter()
         result = merge_results(
             session.run(period, tick),

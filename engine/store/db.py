@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import gc
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +24,7 @@ from sqlalchemy import URL, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from engine.runtime import gc_paused
 from engine.store.types import dump_json
 
 if TYPE_CHECKING:
@@ -61,20 +61,6 @@ class StoreError(Exception):
 
 class StoreUnavailable(StoreError):
     """The database cannot be opened (bad URL, unreachable server, missing schema...)."""
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while reading or writing a run's rows: hundreds of
-    thousands of acyclic models, dicts and strings, which the collector would otherwise scan
-    again and again (with everything else the process holds) for nothing."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def display_url(url: URL | str) -> str:
