@@ -6,10 +6,13 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import os
+import random
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pyarrow as pa
 import pytest
 
 from engine.rating.cdr_import import (
@@ -18,6 +21,9 @@ from engine.rating.cdr_import import (
     KIT_LAYOUT,
     SeenSet,
     UsageImporter,
+    UsageLayout,
+    _BlockReader,
+    _read_lines,
     import_usage,
 )
 from engine.rating.plan import RateDeck, RateDeckRow, RatingPlan
@@ -262,3 +268,143 @@ def test_seen_set_bitmap_random_batches() -> None:
                 want.append(k in seen)
                 seen.add(k)
             assert s.add_batch(keys).tolist() == want
+
+
+# ------------------------------------------------------------------ worker processes (threads > 1)
+def _mixed_file(n: int = 1500) -> bytes:
+    """Good lines, malformed ones of every kind, empty and CRLF lines, an unterminated quote
+    (slow path) and duplicates far apart (other blocks), in a file of n records."""
+    bad = [b.replace(",x,", ",+33100000000,") for b, _ in BAD if "\xe9" not in b]
+    out = []
+    for i in range(n):
+        day, sec = divmod(i * 97, 86400)
+        callee = ("+33612345678", "0612345678", "00442071234567", "+33123456789",
+                  "+99912345678")[i % 5]
+        out.append(f"{1000 + i},{10 + i % 7},2026-11-{1 + day % 28:02d}T"
+                   f"{sec // 3600:02d}:{sec // 60 % 60:02d}:{sec % 60:02d},+33100000000,"
+                   f"{callee},{(i * 37) % 700}")
+        if i % 97 == 5:
+            out.append(bad[i % len(bad)].replace("x", "X") if i % 2 else bad[i % len(bad)])
+        if i % 211 == 7:
+            out.append(out[i // 3])  # a duplicate of an earlier line, usually in another block
+        if i % 301 == 3:
+            out.append("")
+    lines = [x.encode() for x in out]
+    lines[50] = lines[50] + b"\r"
+    lines.insert(700, "18,10,2026-11-10T10:00:00,Jos\xe9,+33612345678,60".encode("latin-1"))
+    return HEADER.encode() + b"\n".join(lines) + b"\n"
+
+
+def _import_all(p: Path, layout, threads: int, block_size: int):  # type: ignore[no-untyped-def]
+    imp = UsageImporter(PLAN, layout)
+    q = io.StringIO()
+    rep = imp.import_file(p, q, block_size=block_size, threads=threads)
+    assert rep.reconciles(), str(rep)
+    assert bool(imp.worker_peak_rss_mb) == (threads > 1)  # the process path was taken
+    res = imp.result(rep)
+    return rep, q.getvalue(), res.invoice_rows()
+
+
+@pytest.mark.parametrize("layout", [KIT_LAYOUT, dataclasses.replace(KIT_LAYOUT, record_id=None),
+                                    dataclasses.replace(KIT_LAYOUT, line_id_kind="text")],
+                         ids=["int-ids", "no-record-id", "text-line-ids"])
+@pytest.mark.parametrize("block_size", [200, 4096, 1 << 20])
+def test_processes_same_as_single_thread(tmp_path: Path, layout: UsageLayout,
+                                         block_size: int) -> None:
+    p = tmp_path / "mixed.csv"
+    p.write_bytes(_mixed_file())
+    one = _import_all(p, layout, 1, block_size)
+    two = _import_all(p, layout, 2, block_size)
+    assert one[0] == two[0]  # every count, reason and status, duplicates across blocks
+    assert one[1] == two[1]  # the quarantine file: same lines, numbers, reasons and texts
+    assert one[2] == two[2]
+    rep = one[0]
+    assert rep.duplicates >= 7 and rep.rejected >= 15 and rep.rated > 1400
+
+
+def test_processes_slow_path_duplicates(tmp_path: Path) -> None:
+    # an unterminated quote sends its block down the line-by-line path: the quarantine text of
+    # a duplicate there comes from the worker (fields written back as CSV)
+    body = (HEADER + "\n".join(GOOD + ['77,10,2026-11-10T10:00:00,"open,+33612345678,60']
+                               + GOOD[:2]) + "\n").encode()
+    p = tmp_path / "q.csv"
+    p.write_bytes(body)
+    one = _import_all(p, KIT_LAYOUT, 1, 1 << 20)
+    two = _import_all(p, KIT_LAYOUT, 2, 1 << 20)
+    assert one == two and one[0].slow_blocks == 1 and one[0].duplicates == 2
+
+
+def test_generic_text_ids_in_processes(tmp_path: Path) -> None:
+    rows = [f"r{i % 40},TRUNK-{'ABC'[i % 3]},voice,2026-11-10T10:{i % 60:02d}:00,{i % 90},"
+            f"+3361234{i:04d}" for i in range(120)]
+    p = tmp_path / "g.csv"
+    p.write_bytes(("record_id,line_id,product,start_time,quantity,destination\n"
+                   + "\n".join(rows) + "\n").encode())
+    one = _import_all(p, GENERIC_LAYOUT, 1, 300)
+    two = _import_all(p, GENERIC_LAYOUT, 2, 300)
+    assert one == two and one[0].duplicates == 80
+
+
+def test_worker_process_failure_is_raised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(self, blk, names):  # type: ignore[no-untyped-def]
+        raise ZeroDivisionError("in the worker")
+
+    monkeypatch.setattr(UsageImporter, "_convert", boom)  # inherited by the forked workers
+    p = tmp_path / "c.csv"
+    p.write_bytes((HEADER + "\n".join(GOOD) + "\n").encode())
+    with pytest.raises(RuntimeError, match="ZeroDivisionError: in the worker"):
+        UsageImporter(PLAN, KIT_LAYOUT).import_file(p, threads=2, block_size=64)
+
+
+def test_read_lines_partitions_the_file(tmp_path: Path) -> None:
+    rng = random.Random(5)
+    for trial in range(30):
+        lines = [b"x" * rng.choice([0, 1, 5, 30, 300]) for _ in range(rng.randint(0, 40))]
+        body = b"head\n" + b"\n".join(lines) + (b"\n" if trial % 3 else b"")
+        p = tmp_path / "r.bin"
+        p.write_bytes(body)
+        first = 5
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            size = len(body)
+            for bs in (1, 7, 64, 1000):
+                got = []
+                for lo in range(first, size, bs):
+                    begin, raw = _read_lines(fd, lo, min(lo + bs, size), first)
+                    assert raw == b"" or begin == first or body[begin - 1:begin] == b"\n"
+                    if raw:
+                        assert begin + len(raw) == size or raw.endswith(b"\n")
+                        got.append((begin, raw))
+                assert b"".join(r for _, r in got) == body[first:]
+                assert [b for b, _ in got] == sorted({b for b, _ in got})
+        finally:
+            os.close(fd)
+
+
+INTS = ["5", " 5", "5 ", "\t5", "+5", "-5", "0x1F", "0X1f", "1e3", "", "-", "00012",
+        "9223372036854775807", "9223372036854775808", "5.0", "NaN", "null", "true", "\u0665"]
+TIMES = ["2026-11-10T10:00:00", "2026-11-10 10:00:00", "2026-11-10", "2026-11-10T10:00:00Z",
+         "2026-11-10T10:00:00+02:00", "2026-11-10T10:00:00.5", "2026-11-10T10:00",
+         "2026-11-10T24:00:00", "2026-11-10T10:00:60", "2026-02-30T10:00:00", "2026-1-1T10:00:00",
+         "20261110T100000", "2026-11-10T10", "2026-11-10t10:00:00", "2026-11-10T10:00:00 ", ""]
+
+
+@pytest.mark.parametrize("column", ["call_id", "line_id", "start_time", "duration_s"])
+def test_typed_parse_same_verdicts_as_binary(column: str) -> None:
+    """Arrow's typed CSV conversion (tried first on plain blocks) and the binary parse + casts
+    give every value the same verdict and the same result."""
+    imp = UsageImporter(PLAN, KIT_LAYOUT)
+    names = HEADER.strip().split(",")
+    include = ["line_id", "start_time", "callee", "duration_s", "call_id"]
+    typed = {"call_id": pa.int64(), "line_id": pa.int64(), "duration_s": pa.int64(),
+             "start_time": pa.timestamp("s")}
+    readers = [_BlockReader("", names, include, True, 1 << 20, False, t) for t in (typed, None)]
+    base = dict(zip(names, GOOD[0].split(","), strict=True))
+    for v in TIMES if column == "start_time" else INTS:
+        raw = ",".join({**base, column: v}[c] for c in names).encode() + b"\n"
+        a, b = (imp._convert(r.parse(raw), names) for r in readers)
+        assert (a.n, a.reason.tolist(), [x[1] for x in a.bad]) == \
+            (b.n, b.reason.tolist(), [x[1] for x in b.bad]), v
+        if a.n and a.reason[0] == 0:
+            assert (a.start.tolist(), a.dur.tolist(), a.line_vals.tolist(), a.rid.tolist()) == \
+                (b.start.tolist(), b.dur.tolist(), b.line_vals.tolist(), b.rid.tolist()), v
