@@ -253,7 +253,10 @@ def rate(
     if out is not None:
         import pyarrow.csv as pacsv
 
-        pacsv.write_csv(result.to_arrow(), str(out))
+        # Sorted by line and zone: the engine numbers lines per block, so its own order
+        # depends on the block size and the number of workers.
+        lines = result.to_arrow().sort_by([("line_id", "ascending"), ("zone", "ascending")])
+        pacsv.write_csv(lines, str(out))
     if not result.report.reconciles():
         _err("bareme rate: counts do not reconcile (a bug: please report it)")
         raise typer.Exit(EXIT_INTERNAL)

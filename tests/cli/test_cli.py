@@ -181,7 +181,8 @@ def test_rate_streams_a_usage_file_with_the_ruleset_rating(tmp_path: Path) -> No
         "2,7,2024-06-03T10:05:00,+33100000000,0612345678,61\n"  # 120 s x 60000/60 = 120000
         "3,7,2024-06-03T10:06:00,+33100000000,+33145678901,0\n"  # unanswered: dropped
         "3,7,2024-06-03T10:07:00,+33100000000,+33145678901,10\n"  # duplicate call id
-        "4,7,not a date,+33100000000,+33145678901,10\n",  # malformed
+        "4,7,not a date,+33100000000,+33145678901,10\n"  # malformed
+        "5,3,2024-06-03T11:00:00,+33100000000,+33145678901,20\n",  # line 3: first in the output
         encoding="utf-8",
     )
     out, quarantine = tmp_path / "lines.csv", tmp_path / "q.csv"
@@ -191,7 +192,7 @@ def test_rate_streams_a_usage_file_with_the_ruleset_rating(tmp_path: Path) -> No
          "--layout", "kit", "--out", str(out), "--quarantine", str(quarantine)],
     )
     assert result.exit_code == 0, result.output
-    assert "read 5 = rated 3 + rejected 1 + duplicates 1" in result.output
+    assert "read 6 = rated 4 + rejected 1 + duplicates 1" in result.output
     lines = out.read_text(encoding="utf-8").splitlines()
-    assert lines[1:] == ['7,"FR-FIXED",1,30,5000,0', '7,"FR-MOBILE",1,120,120000,0']
+    assert lines[1:] == ['3,"FR-FIXED",1,30,5000,0', '7,"FR-FIXED",1,30,5000,0', '7,"FR-MOBILE",1,120,120000,0']
     assert "not a date" in quarantine.read_text(encoding="utf-8")
