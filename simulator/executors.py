@@ -222,8 +222,14 @@ class ProcessSession:
 
         try:
             while first <= last or futures:
-                # Keep the pool busy: two slices in flight per pool process.
-                while self.pool is not None and first <= last and len(futures) < 2 * self.pool_size:
+                # Keep the pool busy (two slices in flight per pool process) but leave this
+                # process as many slices as the pool has in flight: with few slices, the pool
+                # would otherwise take them all while this process waits.
+                while (
+                    self.pool is not None
+                    and len(futures) < 2 * self.pool_size
+                    and last - first >= len(futures)
+                ):
                     piece = None if self.inherited else self.slices[first]
                     futures[self.pool.submit(task, first, piece, period)] = first
                     first += 1
