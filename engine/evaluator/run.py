@@ -9,6 +9,7 @@ segmentation into invoices with invoice discounts, VAT and totals.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from fractions import Fraction
 
@@ -216,10 +217,15 @@ def true_ups(ctx: RunContext, customer: Customer, data: DataSet, charges: list[C
 
 
 def customer_charges(
-    ctx: RunContext, customer: Customer, data: DataSet, usage: list[Charge]
+    ctx: RunContext,
+    customer: Customer,
+    data: DataSet,
+    usage: list[Charge],
+    discounted: Callable[[Charge], bool] | None = None,
 ) -> tuple[list[Charge], list[Grant]]:
     """Every charge of the customer's run (discount lines included, invoice discounts not), and
-    the customer's discount grants."""
+    the customer's discount grants. With `discounted`, only the charges it accepts get their
+    discount lines, and there are no minimum-spend true-ups (the revenue forecast)."""
     cat = ctx.catalogue
     charges: list[Charge] = []
     for sub in sorted(data.subscriptions_by_customer.get(customer.customer_id, ()), key=lambda s: s.subscription_id):
@@ -232,6 +238,9 @@ def customer_charges(
     charges.extend(usage)
     charges.extend(percent_charges(ctx, customer, data, charges))
     grants = grants_for(ctx, customer, data)
+    if discounted is not None:
+        charges.extend(line_discounts(ctx, customer, data, [c for c in charges if discounted(c)], grants))
+        return charges, grants
     charges.extend(line_discounts(ctx, customer, data, charges, grants))
     charges.extend(true_ups(ctx, customer, data, charges))
     return charges, grants
@@ -267,13 +276,22 @@ def recurring_revenue(
     }
     start = ctx.period.start
     rule = catalogue.rounding.line
+
+    def counted(c: Charge) -> bool:
+        return c.product is not None and c.product.code in in_advance and c.period is not None and c.period.start >= start
+
     recurring = discounts = Decimal(0)
     for customer in sorted(data.customers, key=lambda c: c.customer_id):
         if wanted is not None and customer.customer_id not in wanted:
             continue
-        charges, _ = customer_charges(ctx, customer, data, usage.charges_by_customer.get(customer.customer_id, []))
+        charges, _ = customer_charges(
+            ctx, customer, data, usage.charges_by_customer.get(customer.customer_id, []),
+            # discounts of other lines and true-ups never count (and a line's discounts only
+            # depend on the line)
+            discounted=lambda c: c.kind == "recurring" and counted(c),
+        )
         for c in charges:
-            if c.product is None or c.product.code not in in_advance or c.period is None or c.period.start < start:
+            if not counted(c):
                 continue
             if c.kind == "recurring":
                 recurring += rule.apply(c.exact)
