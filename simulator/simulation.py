@@ -137,7 +137,8 @@ def simulating(
     timings: dict[str, float] = {}  # float-ok: seconds
 
     clock = time.perf_counter()
-    slices = split_dataset(data, partitions or default_partitions(executor, workers))
+    with gc_paused():
+        slices = split_dataset(data, partitions or default_partitions(executor, workers))
     timings["partition"] = time.perf_counter() - clock
 
     total = len(slices) * (1 + forecast_months)
