@@ -68,7 +68,9 @@ class InvoiceLine:
         # As TraceStep: constructor arguments, every field in order.
         return (InvoiceLine, _line_fields(self))
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, *, with_trace: bool = True) -> dict[str, Any]:
+        """The documented JSON object; `with_trace=False` leaves "trace" None (for a caller
+        that encodes the trace steps itself)."""
         return {
             "kind": self.kind,
             "description": self.description,
@@ -82,7 +84,7 @@ class InvoiceLine:
             "period_start": self.period_start.isoformat() if self.period_start else None,
             "period_end": self.period_end.isoformat() if self.period_end else None,
             "rule": self.rule,
-            "trace": [t.as_dict() for t in self.trace],
+            "trace": [t.as_dict() for t in self.trace] if with_trace else None,
             "explain": self.explain,
             "subscription_id": self.subscription_id,
             "site_id": self.site_id,
@@ -161,7 +163,7 @@ class Invoice(BaseModel):
         # Field values only (see TraceStep.__reduce__): read back without validation, as built.
         return (_invoice_from_values, tuple(self.__dict__[name] for name in _INVOICE_FIELDS))
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, *, with_traces: bool = True) -> dict[str, Any]:
         return {
             "invoice_key": self.invoice_key,
             "customer_id": self.customer_id,
@@ -172,7 +174,7 @@ class Invoice(BaseModel):
             "period": self.period,
             "issue_date": self.issue_date.isoformat(),
             "currency": self.currency,
-            "lines": [line.as_dict() for line in self.lines],
+            "lines": [line.as_dict(with_trace=with_traces) for line in self.lines],
             "vat_breakdown": [v.as_dict() for v in self.vat_breakdown],
             "total_excl_vat": str(self.total_excl_vat),
             "total_vat": str(self.total_vat),

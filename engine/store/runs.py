@@ -349,18 +349,32 @@ _MARK = f"\x00trace:{secrets.token_hex(8)}:"
 _MARK_JSON = re.compile(re.escape(json.dumps(_MARK)[:-1]) + r'(\d+)"')
 
 
-def encode_invoice(inv: InvoiceModel) -> tuple[JSONText, list[JSONText]]:
+def encode_invoice(
+    inv: InvoiceModel, steps: dict[int, str] | None = None
+) -> tuple[JSONText, list[JSONText]]:
     """``json.dumps(inv.as_dict())`` and ``json.dumps`` of each line's trace (the same texts,
-    byte for byte), encoding each trace once."""
-    document = inv.as_dict()
+    byte for byte), encoding each trace once, and each trace step once per ``steps`` cache
+    (keyed by the step's identity: the caller keeps the steps alive while it uses the cache;
+    lines share most of their steps)."""
+    steps = {} if steps is None else steps
+    document = inv.as_dict(with_traces=False)
     lines = document["lines"]
-    traces = [JSONText(json.dumps(line["trace"])) for line in lines]
-    for position, line in enumerate(lines):
-        line["trace"] = f"{_MARK}{position}"
+    traces: list[JSONText] = []
+    for line in inv.lines:
+        parts = []
+        for step in line.trace:
+            encoded = steps.get(id(step))
+            if encoded is None:
+                encoded = steps[id(step)] = json.dumps(step.as_dict())
+            parts.append(encoded)
+        # json.dumps of a list: items separated by ", "
+        traces.append(JSONText("[" + ", ".join(parts) + "]"))
+    for position, line_doc in enumerate(lines):
+        line_doc["trace"] = f"{_MARK}{position}"
     text, count = _MARK_JSON.subn(lambda m: traces[int(m[1])], json.dumps(document))
     if count != len(lines):  # a placeholder in the data itself: encode plainly
-        for line, trace in zip(lines, traces, strict=True):
-            line["trace"] = json.loads(trace)
+        for line_doc, trace in zip(lines, traces, strict=True):
+            line_doc["trace"] = json.loads(trace)
         text = json.dumps(document)
     return JSONText(text), traces
 
@@ -436,11 +450,12 @@ def save_simulation(
             session.add(run)
             session.flush()
             invoices = sorted(result.invoices, key=lambda i: i.invoice_key)
+            step_texts: dict[int, str] = {}  # the run's trace steps, each encoded once
             invoice_table, line_table = Invoice.__table__, InvoiceLine.__table__
             assert isinstance(invoice_table, Table) and isinstance(line_table, Table)
             for start in range(0, len(invoices), _CHUNK):
                 batch = invoices[start : start + _CHUNK]
-                encoded = [encode_invoice(inv) for inv in batch]
+                encoded = [encode_invoice(inv, step_texts) for inv in batch]
                 _bulk_insert(
                     session,
                     invoice_table,
