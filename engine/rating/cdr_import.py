@@ -729,9 +729,9 @@ class _Shipped:
     billed: np.ndarray
     price: np.ndarray
     cost: np.ndarray | None  # None: no cost deck
-    cpu: tuple[float, float, float] = (0.0, 0.0, 0.0)  # thread s: parse, convert + rate, ship
+    cpu: tuple[float, float, float] = (0.0, 0.0, 0.0)  # float-ok: thread s: parse, convert + rate, ship
     pid: int = 0
-    peak_rss_mb: float = 0.0
+    peak_rss_mb: float = 0.0  # float-ok: megabytes, not money
 
 
 def _narrow(a: np.ndarray) -> np.ndarray:
