@@ -316,6 +316,9 @@ class _BlockReader:
         Every physical line must come out as one row (empty lines included: Arrow is told not
         to skip them; they are dropped later), so rows != lines reveals lines swallowed by an
         unterminated quote; a block without any quote byte uses the faster tokenizer."""
+        if not raw:  # no line starts in this range (a longer one belongs to an earlier block)
+            empty = pa.table({n: pa.array([], type=pa.binary()) for n in self.include})
+            return _Block(raw, 1, empty, nlines=0)
         quoted = raw.find(b'"') >= 0
         # without any quote, each line is a row or an invalid row: no need to count them
         nlines = raw.count(b"\n") + (not raw.endswith(b"\n")) if quoted else -1
@@ -831,8 +834,14 @@ def _in_processes(state: _WorkerState, workers: int, window: int
                     assert isinstance(c, Connection)
                     try:
                         j, res = c.recv()
-                    except EOFError:
+                    except EOFError:  # the worker has exited: normally, or killed mid-block
                         live.remove(c)
+                        proc = procs[conns.index(c)]
+                        proc.join(5)
+                        if proc.exitcode != 0:
+                            raise RuntimeError(
+                                f"importer worker process {proc.pid} died (exit code "
+                                f"{proc.exitcode}): out of memory or killed?") from None
                         continue
                     if isinstance(res, str):
                         raise RuntimeError(f"importer worker process failed:\n{res}")

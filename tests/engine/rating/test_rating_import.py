@@ -8,6 +8,7 @@ import dataclasses
 import io
 import os
 import random
+import signal
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -354,6 +355,48 @@ def test_worker_process_failure_is_raised(tmp_path: Path, monkeypatch: pytest.Mo
     p.write_bytes((HEADER + "\n".join(GOOD) + "\n").encode())
     with pytest.raises(RuntimeError, match="ZeroDivisionError: in the worker"):
         UsageImporter(PLAN, KIT_LAYOUT).import_file(p, threads=2, block_size=64)
+
+
+@pytest.mark.parametrize("block_size", [16, 30, 40])
+def test_a_line_longer_than_a_block_keeps_line_numbers(tmp_path: Path, block_size: int) -> None:
+    # A range in which no line starts (a longer line belongs to the block before) is an empty
+    # block: it must count no line, or every later quarantine line number shifts.
+    bad = [f"{100 + i},10,2026-11-10T10:00:00,x,+33612345678,{'abc' if i % 3 == 0 else 60}"
+           for i in range(10)]
+    long_line = "1000," + "9" * 80 + ",2026-11-10T10:00:00,+331,+33612345678,60"
+    p = tmp_path / "long.csv"
+    p.write_bytes((HEADER + "\n".join([GOOD[0], long_line, *bad, GOOD[0]]) + "\n").encode())
+    one = _import_all(p, KIT_LAYOUT, 1, block_size)
+    two = _import_all(p, KIT_LAYOUT, 2, block_size)
+    assert one == two
+    numbers = [int(row.split(",")[0]) for row in one[1].splitlines() if row[:1].isdigit()]
+    # file lines: 1 header, 2 GOOD[0], 3 the long line, 4.. the bad ones, 14 GOOD[0] again
+    assert numbers[:4] == [3, 4, 7, 10] and numbers[-1] == 14
+
+
+def test_a_killed_worker_raises_instead_of_hanging(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    original = UsageImporter._convert
+
+    def killed(self, blk, names):  # type: ignore[no-untyped-def]
+        if b"\n777," in b"\n" + bytes(blk.raw):  # e.g. the OOM killer, a crash in a library
+            os.kill(os.getpid(), signal.SIGKILL)
+        return original(self, blk, names)
+
+    monkeypatch.setattr(UsageImporter, "_convert", killed)  # inherited by the forked workers
+    p = tmp_path / "k.csv"
+    p.write_bytes((HEADER + "\n".join(f"{i},10,2026-11-10T10:00:00,+331,+33612345678,60"
+                                       for i in range(2000)) + "\n").encode())
+    def hung(signum: int, frame: object) -> None:
+        raise TimeoutError("the import hung after its worker was killed")
+
+    previous = signal.signal(signal.SIGALRM, hung)  # a hang fails this test, not the whole run
+    signal.alarm(30)
+    try:
+        with pytest.raises(RuntimeError, match="died \\(exit code -9\\)"):
+            UsageImporter(PLAN, KIT_LAYOUT).import_file(p, threads=2, block_size=64)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def test_read_lines_partitions_the_file(tmp_path: Path) -> None:
