@@ -2,8 +2,10 @@
 
 ``simulate_period`` is what ``bareme simulate`` does: check the period is not frozen, read the
 data set back (only the usage the period's run needs, see ``engine.store.readback``), take the
-previous period's run (whatever its status) as ``previous``, call ``simulator.simulate``, store
-the ruleset version and the draft run (replacing the period's draft in one transaction).
+previous period's run (whatever its status) as ``previous`` and each line's last use for the
+idle check, run the simulator (``simulator.simulating``), store the ruleset version and the draft
+run (replacing the period's draft in one transaction) while the executor's other processes
+compute the forecast, then the KPIs, before the commit.
 
 The run's timings (stored with it and printed in the summary) are the simulator's stages
 ("partition", "evaluate", "anomalies", "kpis") framed by the store's: "read" (the ruleset and
