@@ -268,6 +268,9 @@ register_store_commands(app)
 
 
 def main() -> None:
+    from engine.runtime import keep_for_process_lifetime
+
+    keep_for_process_lifetime()  # one command per process: what it builds lives until it exits
     try:
         app()
     except SystemExit:

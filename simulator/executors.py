@@ -45,7 +45,7 @@ from engine.catalogue import Catalogue
 from engine.evaluator.run import bill, recurring_revenue
 from engine.invoice import RunResult
 from engine.model import DataSet
-from engine.runtime import gc_paused
+from engine.runtime import gc_paused, keep_for_process_lifetime
 from simulator.partition import DataSlice
 
 __all__ = ["EXECUTORS", "Session", "open_session"]
@@ -143,7 +143,7 @@ def _init_worker(catalogue: Catalogue, slices: Sequence[DataSlice] | None) -> No
     _CATALOGUE, _SLICES = catalogue, slices
     _DATASETS.clear()
     gc.enable()  # forked from a parent that may have paused it
-    gc.freeze()  # what the worker starts with lives as long as it: no need to scan it again
+    keep_for_process_lifetime()  # what the worker starts with and builds: no need to scan it
 
 
 def _worker_dataset(index: int, piece: DataSlice | None) -> DataSet:

@@ -580,13 +580,48 @@ def _unchanged_over(ctx: RunContext, sub: Subscription, product: Product, bp: Pe
 PROTOTYPES = True
 
 
+def _course_key(ctx: RunContext, customer: Customer, sub: Subscription, product: Product, plan: ProductPlan) -> tuple[object, ...]:
+    """What a subscription's recurring lines depend on, but for whose lines they are: its
+    course within the plan's window (start, end, quantities and their changes there, each date
+    only when it falls inside), its price list or contract price, and its start date when a
+    price is for new subscriptions only."""
+    w = plan.window
+    assert w is not None
+    start = sub.start_date if sub.start_date > w.start else None
+    end = sub.end_date if sub.end_date is not None and sub.end_date < w.last_day else None
+    first = max(sub.start_date, w.start)
+    changes = tuple((c.effective_date, c.quantity) for c in sub.quantity_changes if first < c.effective_date < w.end)
+    return (
+        "course", product.code, ctx.catalogue.pricelist_for(customer.pricelist, customer.segment),
+        start, end, sub.quantity_on(first), changes, sub.unit_price,
+        sub.start_date if _has_new_only(ctx, product.code) else None,
+    )
+
+
 def recurring_charges(ctx: RunContext, customer: Customer, sub: Subscription, product: Product) -> list[Charge]:
     if product.pricing is not None and isinstance(product.pricing, n.PercentPricing):
         return []  # priced from the other lines: engine.evaluator.run
-    out: list[Charge] = []
     plan = product_plan(ctx, product)
     fast = PROTOTYPES
     steady = fast and is_steady(sub, plan)  # nothing changes in any of the run's periods
+    if not fast or steady:
+        return _recurring_charges(ctx, customer, sub, product, plan, steady)
+    # Subscriptions that start, end or change alike within the run's periods get the same
+    # lines (prorations, regularisations, credits...): computed once, copied for each.
+    key = _course_key(ctx, customer, sub, product, plan)
+    protos = ctx.memo.get(key)
+    if protos is None:
+        protos = ctx.memo[key] = tuple(_recurring_charges(ctx, customer, sub, product, plan, False))
+    assert isinstance(protos, tuple)
+    sub_step = _sub_step(ctx, sub)
+    return [_clone_for(p.proto or p, customer, sub, sub_step) for p in protos]
+
+
+def _recurring_charges(
+    ctx: RunContext, customer: Customer, sub: Subscription, product: Product, plan: ProductPlan, steady: bool
+) -> list[Charge]:
+    out: list[Charge] = []
+    fast = PROTOTYPES
     if product.billing == "in_advance":
         for bp in plan.advance:
             if not sub.is_active_on(bp.start):

@@ -321,3 +321,45 @@ def test_period_charges_add_up_to_the_prorated_whole(billing: str, start: date, 
         expected += Fraction(sub.quantity_on(day))
         day += timedelta(days=1)
     assert total == Fraction("49.90") * expected / 30
+
+
+def _with_twins(tables: dict[str, list[dict[str, str]]]) -> dict[str, list[dict[str, str]]]:
+    """Each subscription with twins that differ from it in one thing: none (another id), a
+    start 400 days earlier (the same course within the run when both started before it), the
+    contract price, the quantity, the quantity changes. Twins with the same course share the
+    fast path's memoised lines; a dependency missing from its key makes twins that differ in it
+    share lines, which the general path tells apart."""
+    subs, changes = list(tables["subscriptions"]), list(tables["quantity_changes"])
+    for s in tables["subscriptions"]:
+        sid = s["subscription_id"]
+        own = [c for c in tables["quantity_changes"] if c["subscription_id"] == sid]
+        earlier = (date.fromisoformat(s["start_date"]) - timedelta(days=400)).isoformat()
+        twins = {
+            "T": ({}, own),
+            "E": ({"start_date": earlier}, own),
+            "U": ({"unit_price": "" if s["unit_price"] else "39.90"}, own),
+            "N": ({"quantity": str(int(s["quantity"]) + 1)}, own),
+            "C": ({}, []),
+        }
+        for suffix, (changed, twin_changes) in twins.items():
+            subs.append({**s, **changed, "subscription_id": sid + suffix})
+            changes += [{**c, "subscription_id": sid + suffix} for c in twin_changes]
+    return {**tables, "subscriptions": subs, "quantity_changes": changes}
+
+
+@PROPS
+@given(text=ruleset(), tables=dataset(), period=st.sampled_from(PERIODS))
+def test_fast_path_equals_general_path(text: str, tables: dict[str, list[dict[str, str]]], period: str, tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
+    """Whole-period prototypes and memoised courses (engine.evaluator.recurring) bill what
+    pieces, proration and regularisation bill for every subscription on its own."""
+    from engine.evaluator import recurring
+
+    d = tmp_path_factory.mktemp("data")
+    write_dataset(_with_twins(tables), d)
+    fast = as_json(run(text, d, period))
+    recurring.PROTOTYPES = False
+    try:
+        general = as_json(run(text, d, period))
+    finally:
+        recurring.PROTOTYPES = True
+    assert fast == general
