@@ -34,11 +34,15 @@ import logging
 import multiprocessing
 import os
 import pickle
+import sys
+import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from decimal import Decimal
+from queue import SimpleQueue
 from typing import Any, Protocol, TypeVar
 
 from engine.catalogue import Catalogue
@@ -209,44 +213,77 @@ class ProcessSession:
         finish: Callable[[_T], _U],
     ) -> list[_U]:
         """`task` in the pool or `here` in this process over every slice; the pool's results
-        go through `finish` (unpickling) as they arrive. Results in slice order."""
+        go through `finish` (unpickling) as they arrive. Results in slice order.
+
+        The slices form a queue taken from both ends: each pool process has one slice in
+        flight and gets the next from the front as soon as it hands one back (a done-callback
+        submits it), this process takes from the back and unpickles the pool's results
+        between its own slices. Neither side waits while a slice is left; at the end, this
+        process waits at most for the slices the pool is billing."""
         results: dict[int, _U] = {}
-        futures: dict[Future[_T], int] = {}
-        first, last = 0, len(self.slices) - 1  # the next slices of the pool and of this process
+        queue = deque(range(len(self.slices)))
+        lock = threading.Lock()
+        arrived: SimpleQueue[tuple[int, Future[_T] | None, BaseException | None]] = SimpleQueue()
+        futures: dict[int, Future[_T]] = {}
+        stopped = False
 
-        def collect(finished: Iterable[Future[_T]]) -> None:
-            for future in finished:
-                results[futures.pop(future)] = finish(future.result())
-                if done is not None:
-                    done()
+        def feed() -> None:
+            with lock:
+                if stopped or not queue:
+                    return
+                index = queue.popleft()
+            assert self.pool is not None
+            try:
+                piece = None if self.inherited else self.slices[index]
+                future = self.pool.submit(task, index, piece, period)
+            except BaseException as exc:  # a broken pool: the waiting loop below raises it
+                arrived.put((index, None, exc))
+                return
+            futures[index] = future
 
+            def handed_back(f: Future[_T]) -> None:  # in the pool's management thread
+                arrived.put((index, f, None))
+                feed()
+
+            future.add_done_callback(handed_back)
+
+        def collect(index: int, future: Future[_T] | None, error: BaseException | None) -> None:
+            if error is not None:
+                raise error
+            assert future is not None
+            results[index] = finish(future.result())
+            del futures[index]
+            if done is not None:
+                done()
+
+        # A result comes through a pipe in 64 KiB reads, each needing the GIL of this process,
+        # which is busy billing: at the default 5 ms switch interval a 6 MB result would hold
+        # the pool process for half a second.
+        switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(switch_interval, 0.0002))
         try:
-            while first <= last or futures:
-                # Keep the pool busy (two slices in flight per pool process) but leave this
-                # process as many slices as the pool has in flight: with few slices, the pool
-                # would otherwise take them all while this process waits.
-                while (
-                    self.pool is not None
-                    and len(futures) < 2 * self.pool_size
-                    and last - first >= len(futures)
-                ):
-                    piece = None if self.inherited else self.slices[first]
-                    futures[self.pool.submit(task, first, piece, period)] = first
-                    first += 1
-                collect([f for f in futures if f.done()])
-                if first <= last:
-                    index, last = last, last - 1
+            for _ in range(self.pool_size if self.pool is not None else 0):
+                feed()
+            while len(results) < len(self.slices):
+                while not arrived.empty():
+                    collect(*arrived.get())
+                with lock:
+                    index = queue.pop() if queue else None
+                if index is not None:
                     with gc_paused():
                         results[index] = here(self.catalogue, self._dataset(index), period)
                     if done is not None:
                         done()
-                elif futures:
-                    finished, _ = wait(futures, return_when=FIRST_COMPLETED)
-                    collect(finished)
+                elif len(results) < len(self.slices):
+                    collect(*arrived.get())  # the pool's last slices
         except BaseException:
-            for future in futures:
+            with lock:
+                stopped = True
+            for future in list(futures.values()):
                 future.cancel()
             raise
+        finally:
+            sys.setswitchinterval(switch_interval)
         return [results[i] for i in range(len(self.slices))]
 
 

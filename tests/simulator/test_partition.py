@@ -205,6 +205,50 @@ def test_worker_errors_reach_the_caller_and_the_pool_is_closed(rich_catalogue, d
     assert set(multiprocessing.active_children()) <= before
 
 
+def _fork_only() -> None:
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("the patched function reaches the workers by fork only")
+
+
+def test_this_process_and_the_pool_share_the_slices(rich_catalogue, data, reference, tmp_path, monkeypatch):
+    """Each side takes slices while any is left (neither waits for the other with work left
+    to do): with more slices than processes, both bill some, and every slice once."""
+    _fork_only()
+    import os
+
+    from simulator import executors
+
+    log = tmp_path / "billed"
+    original = executors.bill
+
+    def logged(catalogue, piece, period):
+        with open(log, "a") as f:
+            f.write(f"{os.getpid()} {','.join(sorted(c.customer_id for c in piece.customers))}-\n")
+        return original(catalogue, piece, period)
+
+    monkeypatch.setattr(executors, "bill", logged)
+    sim = simulate(rich_catalogue, data, PERIOD, executor="process", workers=2, partitions=6, forecast_months=0)
+    assert json.dumps(sim.result.as_dict()) == reference
+    billed = [line.split() for line in log.read_text().splitlines()]
+    assert len(billed) == len(split_dataset(data, 6))
+    assert len({first for _, first in billed}) == len(billed)  # each slice once
+    by = Counter(pid for pid, _ in billed)
+    assert str(os.getpid()) in by and len(by) == 2  # this process and the pool's
+
+
+def test_a_pool_error_reaches_the_caller_after_its_own_slices(rich_catalogue, data, monkeypatch):
+    _fork_only()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("pool failure")
+
+    monkeypatch.setattr("simulator.executors._dumps", broken)  # only the pool's results are pickled
+    before = set(multiprocessing.active_children())
+    with pytest.raises(RuntimeError, match="pool failure"):
+        simulate(rich_catalogue, data, PERIOD, executor="process", workers=2, partitions=4, forecast_months=0)
+    assert set(multiprocessing.active_children()) <= before
+
+
 def test_bad_arguments(rich_catalogue, data):
     with pytest.raises(ValueError, match="unknown executor"):
         simulate(rich_catalogue, data, PERIOD, executor="threads")
