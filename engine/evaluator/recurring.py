@@ -90,6 +90,21 @@ def product_plan(ctx: RunContext, product: Product) -> ProductPlan:
     return plan
 
 
+def advance_plan(ctx: RunContext, product: Product) -> ProductPlan:
+    """The product's plan without its closing periods: the in-advance lines only."""
+    key = ("advance_plan", product.code)
+    plan = ctx.memo.get(key)
+    if plan is None:
+        advance = product_plan(ctx, product).advance
+        window = Period(min(p.start for p in advance), max(p.end for p in advance)) if advance else None
+        cuts = window is not None and any(
+            window.start < d < window.end for d in ctx.catalogue.prices.change_dates.get(product.code, ())
+        )
+        plan = ctx.memo[key] = ProductPlan(advance, (), window, cuts)
+    assert isinstance(plan, ProductPlan)
+    return plan
+
+
 def is_steady(sub: Subscription, plan: ProductPlan) -> bool:
     """True when nothing happens to the subscription during the run's periods: in service
     throughout, no quantity change, no price change. Then in advance equals actual, and every
@@ -114,6 +129,27 @@ def _has_new_only(ctx: RunContext, product: str) -> bool:
         )
         ctx.memo[("new_only", product)] = new_only
     return bool(new_only)
+
+
+def _new_price_class(ctx: RunContext, product: str, start: date) -> tuple[bool, ...]:
+    """What of a subscription's start date picks its prices: whether it started on or after
+    each date from which a price applies to new subscriptions only (PriceBook.pricing_on)."""
+    key = ("new_only_since", product)
+    since = ctx.memo.get(key)
+    if since is None:
+        since = ctx.memo[key] = tuple(
+            sorted(
+                {
+                    v.since
+                    for (_lst, code), vs in ctx.catalogue.prices.versions.items()
+                    if code == product
+                    for v in vs
+                    if v.new_only and v.since is not None
+                }
+            )
+        )
+    assert isinstance(since, tuple)
+    return tuple(start >= d for d in since)
 
 
 def _clone_for(proto: Charge, customer: Customer, sub: Subscription, sub_step: TraceStep) -> Charge:
@@ -545,7 +581,7 @@ def _whole_period(ctx: RunContext, customer: Customer, sub: Subscription, produc
     qty = as_fraction(sub.quantity_on(bp.start))
     key = (
         "steady", product.code, pricelist, qty.numerator, qty.denominator, bp,
-        sub.start_date if _has_new_only(ctx, product.code) else None, sub.unit_price,
+        _new_price_class(ctx, product.code, sub.start_date), sub.unit_price,
     )
     proto = ctx.memo.get(key)
     if proto is None:
@@ -583,8 +619,8 @@ PROTOTYPES = True
 def _course_key(ctx: RunContext, customer: Customer, sub: Subscription, product: Product, plan: ProductPlan) -> tuple[object, ...]:
     """What a subscription's recurring lines depend on, but for whose lines they are: its
     course within the plan's window (start, end, quantities and their changes there, each date
-    only when it falls inside), its price list or contract price, and its start date when a
-    price is for new subscriptions only."""
+    only when it falls inside), its price list or contract price, and which prices for new
+    subscriptions its start date entitles it to."""
     w = plan.window
     assert w is not None
     start = sub.start_date if sub.start_date > w.start else None
@@ -592,16 +628,21 @@ def _course_key(ctx: RunContext, customer: Customer, sub: Subscription, product:
     first = max(sub.start_date, w.start)
     changes = tuple((c.effective_date, c.quantity) for c in sub.quantity_changes if first < c.effective_date < w.end)
     return (
-        "course", product.code, ctx.catalogue.pricelist_for(customer.pricelist, customer.segment),
+        "course", product.code, bool(plan.closing), ctx.catalogue.pricelist_for(customer.pricelist, customer.segment),
         start, end, sub.quantity_on(first), changes, sub.unit_price,
-        sub.start_date if _has_new_only(ctx, product.code) else None,
+        _new_price_class(ctx, product.code, sub.start_date),
     )
 
 
-def recurring_charges(ctx: RunContext, customer: Customer, sub: Subscription, product: Product) -> list[Charge]:
+def recurring_charges(
+    ctx: RunContext, customer: Customer, sub: Subscription, product: Product, *, closing: bool = True
+) -> list[Charge]:
+    """The subscription's recurring lines in this run: the periods billed in advance, and the
+    periods closing in the usage month (regularised, or billed in arrears); with `closing`
+    False, the periods billed in advance only."""
     if product.pricing is not None and isinstance(product.pricing, n.PercentPricing):
         return []  # priced from the other lines: engine.evaluator.run
-    plan = product_plan(ctx, product)
+    plan = product_plan(ctx, product) if closing else advance_plan(ctx, product)
     fast = PROTOTYPES
     steady = fast and is_steady(sub, plan)  # nothing changes in any of the run's periods
     if not fast or steady:

@@ -222,21 +222,30 @@ def customer_charges(
     data: DataSet,
     usage: list[Charge],
     discounted: Callable[[Charge], bool] | None = None,
+    advance_only: bool = False,
 ) -> tuple[list[Charge], list[Grant]]:
     """Every charge of the customer's run (discount lines included, invoice discounts not), and
     the customer's discount grants. With `discounted`, only the charges it accepts get their
-    discount lines, and there are no minimum-spend true-ups (the revenue forecast)."""
+    discount lines, and there are no minimum-spend true-ups (the revenue forecast). With
+    `advance_only`, only the lines of periods billed in advance and their discounts (no
+    regularisation, fee, one-shot, usage or percentage line): for a customer without
+    percentage-priced products, whose lines would depend on all the others."""
     cat = ctx.catalogue
     charges: list[Charge] = []
     for sub in sorted(data.subscriptions_by_customer.get(customer.customer_id, ()), key=lambda s: s.subscription_id):
         product = cat.products.get(sub.product)
         if product is None or product.kind != "recurring":
             continue
+        if advance_only:
+            if product.billing == "in_advance":
+                charges.extend(recurring_charges(ctx, customer, sub, product, closing=False))
+            continue
         charges.extend(recurring_charges(ctx, customer, sub, product))
         charges.extend(termination_fee(ctx, customer, sub, product))
-    charges.extend(one_shot_charges(ctx, customer, data))
-    charges.extend(usage)
-    charges.extend(percent_charges(ctx, customer, data, charges))
+    if not advance_only:
+        charges.extend(one_shot_charges(ctx, customer, data))
+        charges.extend(usage)
+        charges.extend(percent_charges(ctx, customer, data, charges))
     grants = grants_for(ctx, customer, data)
     if discounted is not None:
         charges.extend(line_discounts(ctx, customer, data, [c for c in charges if discounted(c)], grants))
@@ -274,6 +283,7 @@ def recurring_revenue(
     in_advance = {
         code for code, p in catalogue.products.items() if p.kind == "recurring" and p.billing == "in_advance"
     }
+    percent = {code for code, p in catalogue.products.items() if isinstance(p.pricing, n.PercentPricing)}
     start = ctx.period.start
     rule = catalogue.rounding.line
 
@@ -284,11 +294,14 @@ def recurring_revenue(
     for customer in sorted(data.customers, key=lambda c: c.customer_id):
         if wanted is not None and customer.customer_id not in wanted:
             continue
+        subs = data.subscriptions_by_customer.get(customer.customer_id, ())
         charges, _ = customer_charges(
             ctx, customer, data, usage.charges_by_customer.get(customer.customer_id, []),
             # discounts of other lines and true-ups never count (and a line's discounts only
             # depend on the line)
             discounted=lambda c: c.kind == "recurring" and counted(c),
+            # a percentage line counts, and depends on the lines of other kinds
+            advance_only=not any(s.product in percent for s in subs),
         )
         for c in charges:
             if not counted(c):

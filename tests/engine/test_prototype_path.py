@@ -4,12 +4,15 @@ bills: pieces, proration and regularisation for every subscription."""
 
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from engine.evaluator import recurring
 from engine.evaluator.run import bill
+from engine.model import Customer, DataSet, Subscription
 from engine.pipeline import compile_ruleset, load_data
 from simulator.synthetic import synthetic_dataset
 
@@ -23,10 +26,13 @@ def example():
     return cat, {
         "example": load_data(ROOT / "rulesets" / "acme-data", cat).dataset,
         "synthetic": synthetic_dataset(cat, "2026-12", customers=400, subscriptions=2000, seed=7),
+        # subscriptions from before and after 2027-01-01, when SIP prices for new
+        # subscriptions start: the start date picks the price of otherwise alike lines
+        "new-prices": synthetic_dataset(cat, "2027-07", customers=400, subscriptions=2000, seed=8),
     }
 
 
-@pytest.mark.parametrize("source", ["example", "synthetic"])
+@pytest.mark.parametrize("source", ["example", "synthetic", "new-prices"])
 @pytest.mark.parametrize("period", ["2026-12", "2027-01", "2027-07"])
 def test_prototypes_bill_what_the_general_path_bills(example, source, period, monkeypatch):
     cat, datasets = example
@@ -50,3 +56,26 @@ def test_the_fast_path_is_taken(example, monkeypatch):
     monkeypatch.setattr(recurring, "_whole_period", spy)
     bill(cat, datasets["synthetic"], "2026-12")
     assert len(calls) > 1000
+
+
+@pytest.mark.parametrize("end", [None, date(2027, 6, 15)])
+def test_start_dates_around_new_prices_keep_their_own_prices(example, monkeypatch, end):
+    """Two SIP trunks alike in the run (same quantity, same course inside its periods) but
+    one started before the prices for new subscriptions of 2027-01-01 and one after: they
+    share no memoised line, whether steady or ending in the usage month."""
+    cat, _ = example
+    customer = Customer(customer_id="C1", legal_name="Client", country="FR", siren="732829320")
+    subs = tuple(
+        Subscription(
+            subscription_id=sid, customer_id="C1", product="SIP_TRUNK_10", quantity=Decimal(2),
+            start_date=start, end_date=end,
+        )
+        for sid, start in (("S-OLD", date(2026, 12, 1)), ("S-NEW", date(2027, 2, 1)))
+    )
+    data = DataSet(customers=(customer,), subscriptions=subs)
+    fast = bill(cat, data, "2027-07")
+    monkeypatch.setattr(recurring, "PROTOTYPES", False)
+    general = bill(cat, data, "2027-07")
+    assert fast.as_dict() == general.as_dict()
+    amounts = {line.subscription_id: line.unit_price for inv in fast.invoices for line in inv.lines}
+    assert amounts["S-OLD"] != amounts["S-NEW"]

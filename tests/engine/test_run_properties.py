@@ -89,6 +89,11 @@ def ruleset(draw: st.DrawFn) -> str:
     price {draw(pricing())}
 }}"""
         )
+    if draw(st.booleans()):
+        # price changes inside the runs' periods, for everyone or for new subscriptions only
+        for since in sorted(draw(st.sets(st.sampled_from(["2026-10-01", "2026-11-16", "2027-01-01"]), max_size=2))):
+            new_only = " for new subscriptions" if draw(st.booleans()) else ""
+            parts.append(f'effective {since}{new_only} "Tarifs {since}" {{ P0: {draw(money())} EUR }}')
     parts.append(
         f"""discount D1 {{
     label "Remise"
