@@ -23,6 +23,7 @@ import secrets
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring_ascii as _json_str
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Table, delete, insert, select, update
@@ -37,7 +38,7 @@ from engine.store.types import JSONText
 
 if TYPE_CHECKING:  # imported when needed: emitters stay quick to start
     from engine.invoice import Invoice as InvoiceModel
-    from engine.invoice import RunResult
+    from engine.invoice import RunResult, TraceStep
 
 __all__ = [
     "RunFrozen",
@@ -349,6 +350,15 @@ _MARK = f"\x00trace:{secrets.token_hex(8)}:"
 _MARK_JSON = re.compile(re.escape(json.dumps(_MARK)[:-1]) + r'(\d+)"')
 
 
+def encode_step(step: TraceStep) -> str:
+    """``json.dumps(step.as_dict())``, byte for byte, without its per-call overhead (a run at
+    100,000 subscriptions has some 600,000 steps to encode)."""
+    return (
+        f'{{"rule": {_json_str(step.rule)}, "text": {_json_str(step.text)}, '
+        f'"source": {_json_str(step.source)}}}'
+    )
+
+
 def encode_invoice(
     inv: InvoiceModel, steps: dict[int, str] | None = None
 ) -> tuple[JSONText, list[JSONText]]:
@@ -365,7 +375,7 @@ def encode_invoice(
         for step in line.trace:
             encoded = steps.get(id(step))
             if encoded is None:
-                encoded = steps[id(step)] = json.dumps(step.as_dict())
+                encoded = steps[id(step)] = encode_step(step)
             parts.append(encoded)
         # json.dumps of a list: items separated by ", "
         traces.append(JSONText("[" + ", ".join(parts) + "]"))

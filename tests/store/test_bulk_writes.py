@@ -10,6 +10,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.exc import StatementError
 from store.store_support import StoredSimulation, synthetic_result
@@ -22,7 +24,7 @@ from engine.store import runs
 from engine.store.db import Store
 from engine.store.importer import import_directory
 from engine.store.rulesets import RulesetSource, store_ruleset
-from engine.store.runs import encode_invoice, find_run, run_result, save_simulation
+from engine.store.runs import encode_invoice, encode_step, find_run, run_result, save_simulation
 from engine.store.schema import Invoice, InvoiceLine, Run
 from engine.store.simulation import simulate_period
 
@@ -152,3 +154,10 @@ def test_the_run_timings_frame_the_simulation_with_the_store(
     assert all(isinstance(v, float) and v >= 0 for v in timings.values())
     with store.snapshot() as session:
         assert find_run(session, simulated.run_id).timings == dict(timings)
+
+
+@settings(max_examples=200, deadline=None)
+@given(rule=st.text(), text=st.text(), source=st.text())
+def test_a_step_encodes_as_json_dumps_does(rule: str, text: str, source: str) -> None:
+    step = TraceStep(rule=rule, text=text, source=source)
+    assert encode_step(step) == json.dumps(step.as_dict())
