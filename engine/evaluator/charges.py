@@ -72,15 +72,18 @@ class RunContext:
     period: Period  # the run's month: in-advance charges of periods starting in it
     usage_period: Period  # the month before: usage, one-shots, regularisations, fees
     period_text: str
+    # False when only amounts are wanted (the revenue forecast): the steps that name one
+    # subscription or one discount grant are then not written out.
+    traced: bool = True
     # Per-run memo of values that many subscriptions share (period amounts, trace steps...).
     # Keys are built only from immutable values, so the memo never changes a result.
     memo: dict[object, object] = field(default_factory=dict, compare=False, repr=False)
 
     @staticmethod
-    def for_period(catalogue: Catalogue, pricer: Pricer, period_text: str) -> RunContext:
+    def for_period(catalogue: Catalogue, pricer: Pricer, period_text: str, *, traced: bool = True) -> RunContext:
         p = month_period(period_text)
         previous = Period(add_months(p.start, -1), p.start)
-        return RunContext(catalogue, pricer, p, previous, period_text)
+        return RunContext(catalogue, pricer, p, previous, period_text, traced)
 
 
 ONE_DAY = timedelta(days=1)
@@ -154,6 +157,10 @@ def subscription_trace(sub: Subscription) -> TraceStep:
         changes = ", ".join(f"{c.quantity} from {c.effective_date.isoformat()}" for c in sub.quantity_changes)
         text += f"; quantity {changes}"
     return step("subscription", text, "data: subscriptions")
+
+
+#: The step standing for a subscription's or a grant's own steps in an untraced run.
+UNTRACED = TraceStep("untraced", "not traced: amounts only", "")
 
 
 def step(rule: str, text: str, source: str) -> TraceStep:

@@ -18,7 +18,15 @@ from functools import cached_property, lru_cache
 from dsl import nodes as n
 from engine.calendar import Period, add_months
 from engine.catalogue import Discount, where
-from engine.evaluator.charges import Charge, RunContext, fmt_money, fmt_num, period_label, step
+from engine.evaluator.charges import (
+    UNTRACED,
+    Charge,
+    RunContext,
+    fmt_money,
+    fmt_num,
+    period_label,
+    step,
+)
 from engine.evaluator.recurring import completed_months
 from engine.evaluator.values import Value
 from engine.model import Customer, DataSet, Subscription
@@ -245,14 +253,18 @@ def line_discounts(
             if amount == 0:
                 continue
             overlap_text = "" if whole else f" x {inside.days}/{period.days} days in the discount window"
-            trace = [
-                step(
-                    f"discount {d.code}",
-                    f"{d.label}: {how}{overlap_text}{clamped}; granted {grant.window_text()} ({grant.source})",
-                    where(d.span),
-                ),
-                step("discounted line", f"{charge.description}, {period_label(period)}", charge.rule),
-            ]
+            trace = (
+                [
+                    step(
+                        f"discount {d.code}",
+                        f"{d.label}: {how}{overlap_text}{clamped}; granted {grant.window_text()} ({grant.source})",
+                        where(d.span),
+                    ),
+                    step("discounted line", f"{charge.description}, {period_label(period)}", charge.rule),
+                ]
+                if ctx.traced
+                else [UNTRACED]
+            )
             out.append(
                 Charge(
                     kind="discount",

@@ -27,6 +27,7 @@ from engine.calendar import (
 from engine.catalogue import PriceVersion, Product, where
 from engine.evaluator.charges import (
     ONE_DAY,
+    UNTRACED,
     Charge,
     RunContext,
     fmt_money,
@@ -330,6 +331,8 @@ def _cached_step(ctx: RunContext, key: tuple[object, ...], build: Callable[[], T
 
 
 def _sub_step(ctx: RunContext, sub: Subscription) -> TraceStep:
+    if not ctx.traced:
+        return UNTRACED
     return _cached_step(ctx, ("sub", sub.subscription_id), lambda: subscription_trace(sub))
 
 

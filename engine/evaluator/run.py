@@ -18,6 +18,7 @@ from engine.calendar import Period
 from engine.catalogue import Catalogue, where
 from engine.evaluator.backend import Pricer, make_pricer
 from engine.evaluator.charges import (
+    UNTRACED,
     Charge,
     RunContext,
     fmt_money,
@@ -141,7 +142,7 @@ def percent_charges(ctx: RunContext, customer: Customer, data: DataSet, base: li
                 period=served,
                 rule=f"product {product.code} ({where(pricing.span)})",
                 trace=[
-                    subscription_trace(sub),
+                    subscription_trace(sub) if ctx.traced else UNTRACED,
                     TraceStep(
                         rule="price",
                         text=f"{fmt_num(rate * 100)}% of the {len(matched)} lines of {what} in this run ({fmt_money(total)})",
@@ -277,7 +278,7 @@ def recurring_revenue(
     (kinds "recurring" and "discount" of in-advance products, for service from the period's
     start; regularisations of earlier periods are not recurring revenue), without building
     the invoices. The recurring revenue forecast runs this for the next periods."""
-    ctx = RunContext.for_period(catalogue, pricer or make_pricer("compiled"), period)
+    ctx = RunContext.for_period(catalogue, pricer or make_pricer("compiled"), period, traced=False)
     usage = usage_charges(ctx, data)
     wanted = None if customers is None else set(customers)
     in_advance = {
