@@ -7,7 +7,7 @@
   ``cannot open database URL: reason`` (password hidden).
 - The schema is only ever created and evolved by the Alembic migrations
   (``upgrade_database``), never by ``metadata.create_all``.
-- SQLite: foreign keys on, WAL journal, a 30 s busy timeout; pysqlite's implicit transaction
+- SQLite: foreign keys on, WAL journal, a 30 s busy timeout, ``secure_delete = FAST``; pysqlite's implicit transaction
   handling is replaced by explicit ``BEGIN`` statements so that writers that must not
   interleave (emission, imports) take the write lock up front with ``BEGIN IMMEDIATE``.
 """
@@ -141,6 +141,9 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute(f"PRAGMA busy_timeout = {_SQLITE_BUSY_TIMEOUT_S * 1000}")
         cursor.execute("PRAGMA journal_mode = WAL")
+        # Some builds (Debian's) zero every deleted page, which doubles the cost of replacing
+        # a draft run (0.9 s more at 100k subscriptions); FAST zeroes what costs no extra I/O.
+        cursor.execute("PRAGMA secure_delete = FAST")
     finally:
         cursor.close()
 

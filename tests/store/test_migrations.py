@@ -129,3 +129,16 @@ def test_cli_unreachable_database_exits_2_with_one_line(tmp_path: Path) -> None:
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("bareme: cannot open database "), lines
     assert not (tmp_path / "missing.db").exists()
+
+
+def test_sqlite_connections_get_the_store_settings(tmp_path: Path) -> None:
+    from sqlalchemy import text
+
+    from engine.store.db import open_store
+
+    store = open_store(f"sqlite:///{tmp_path / 'settings.db'}")
+    with store.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA secure_delete")).scalar() == 2  # FAST
+    store.engine.dispose()
