@@ -338,11 +338,12 @@ def _mp_context() -> Any:
 
 # -------------------------------------------------------------------------------------- dask
 def _dask_task(catalogue: Catalogue, piece: DataSlice, period: str) -> bytes:
-    return _dumps(bill(catalogue, piece.dataset(), period))
+    return _dumps(_bill(catalogue, piece.dataset(), period))
 
 
 def _dask_revenue(catalogue: Catalogue, piece: DataSlice, period: str) -> Revenue:
-    return recurring_revenue(catalogue, piece.dataset(), period)
+    with gc_paused():
+        return recurring_revenue(catalogue, piece.dataset(), period)
 
 
 class DaskSession:
