@@ -153,6 +153,16 @@ def _constant(ctx: RunContext, d: Discount, expr: n.Expr) -> tuple[Fraction, str
     return hit  # type: ignore[return-value]
 
 
+def _condition_holds(ctx: RunContext, d: Discount, variables: dict[str, Value]) -> bool:
+    """`when` of `d` with these values of the variables it reads (and the ruleset's constants)."""
+    key = ("when", d.code, *sorted(variables.items()))
+    hit = ctx.memo.get(key)
+    if hit is None:
+        assert d.when is not None
+        hit = ctx.memo[key] = bool(ctx.pricer.expr(d.when, {**ctx.catalogue.consts, **variables}))
+    return hit  # type: ignore[return-value]
+
+
 def _discount_rule(d: Discount) -> str:
     return _discount_rule_text(d.code, d.span)
 
@@ -214,8 +224,9 @@ def line_discounts(
                 continue
             overlap = ONE if whole else Fraction(inside.days, period.days)
             if d.when is not None:
-                # Only the variables the condition reads are computed.
-                env: dict[str, Value] = dict(ctx.catalogue.consts)
+                # Only the variables the condition reads are computed; the condition is
+                # evaluated once per discount and values of those variables.
+                env: dict[str, Value] = {}
                 wanted = _when_variables(ctx, d)
                 if "quantity" in wanted:
                     env["quantity"] = abs(charge.base_quantity if charge.base_quantity is not None else charge.quantity)
@@ -226,7 +237,7 @@ def line_discounts(
                     env["commitment_months"] = Fraction(commitment.duration_months if commitment else 0)
                 if "months_since_start" in wanted:
                     env["months_since_start"] = Fraction(completed_months(sub.start_date, period.start) if sub else 0)
-                if not ctx.pricer.expr(d.when, env):
+                if not _condition_holds(ctx, d, env):
                     continue
             if d.percent is not None:
                 rate, rate_text = _constant(ctx, d, d.percent)

@@ -105,7 +105,15 @@ def percent_charges(ctx: RunContext, customer: Customer, data: DataSet, base: li
     # The lines of the invoice the percentage line goes on (segmentation by family aside:
     # a support contract priced on the voice lines is not itself a voice line).
     group_by = tuple(g for g in cat.invoicing_for(customer.segment).group_by if g != "family")
-    priced = [(c, p, segment_key(c.site_id, c.account_id, None, group_by)) for c in base if (p := c.product) is not None]
+    keys: dict[tuple[str | None, str | None], tuple[tuple[str, str], ...]] = {}
+
+    def key_of(site_id: str | None, account_id: str | None) -> tuple[tuple[str, str], ...]:
+        key = keys.get((site_id, account_id))
+        if key is None:
+            key = keys[(site_id, account_id)] = segment_key(site_id, account_id, None, group_by)
+        return key
+
+    priced = [(c, p, key_of(c.site_id, c.account_id)) for c in base if (p := c.product) is not None]
     for sub in sorted(subs, key=lambda s: s.subscription_id):
         product = cat.products.get(sub.product)
         if product is None or not isinstance(product.pricing, n.PercentPricing):
@@ -115,7 +123,7 @@ def percent_charges(ctx: RunContext, customer: Customer, data: DataSet, base: li
             continue
         pricing = product.pricing
         t = pricing.target
-        own = segment_key(sub.site_id, sub.account_id, None, group_by)
+        own = key_of(sub.site_id, sub.account_id)
         names = t.names
         if t.kind == "family":
             matched = [c for c, p, key in priced if key == own and p.family in names]
@@ -124,7 +132,9 @@ def percent_charges(ctx: RunContext, customer: Customer, data: DataSet, base: li
         else:
             matched = []
         total = fraction_sum(c.exact for c in matched)
-        rate = ctx.pricer.expr(pricing.rate, cat.consts)
+        rate = ctx.memo.get(("percent_rate", product.code))
+        if rate is None:
+            rate = ctx.memo[("percent_rate", product.code)] = ctx.pricer.expr(pricing.rate, cat.consts)
         assert isinstance(rate, Fraction)
         qty = Fraction(sub.quantity_on(served.start))
         share = Fraction(served.days, ctx.period.days)
