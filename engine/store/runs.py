@@ -6,12 +6,12 @@
 - An approved or emitted run is frozen: simulating its period again is refused
   (``RunFrozen``), and nothing of it changes except emission (approved -> emitted).
 - A stored run gives back its ``RunResult`` exactly (``run_result``): every invoice is kept as
-  its full JSON document (``Invoice.as_dict()``), plus one row per line with its trace for
-  queries.
+  its full JSON document (``Invoice.as_dict()``, the lines' traces included), plus one row per
+  line for queries (its trace stays in the document, stored once).
 - A draft is written in bulk (100,000 subscriptions give ~27,000 invoices and ~120,000 lines,
-  ~230 MB of JSON): invoices in batches, each a DBAPI ``executemany`` of values converted by the
-  columns' own types (``_bulk_insert``), each trace encoded once for its line and its invoice's
-  document (``encode_invoice``), the garbage collector paused.
+  ~160 MB of JSON): invoices in batches, each a DBAPI ``executemany`` of values converted by the
+  columns' own types (``_bulk_insert``), each trace step encoded once (``encode_invoice``), the
+  garbage collector paused.
 """
 
 from __future__ import annotations
@@ -234,14 +234,11 @@ _LINE_COLUMNS = (
     "accounting_code",
     "rule",
     "explain",
-    "trace",
 )
 
 
-def _line_rows(
-    invoice_id: int, inv: InvoiceModel, traces: Sequence[JSONText]
-) -> Iterator[tuple[Any, ...]]:
-    for position, (line, trace) in enumerate(zip(inv.lines, traces, strict=True), start=1):
+def _line_rows(invoice_id: int, inv: InvoiceModel) -> Iterator[tuple[Any, ...]]:
+    for position, line in enumerate(inv.lines, start=1):
         yield (
             invoice_id,
             position,
@@ -262,7 +259,6 @@ def _line_rows(
             line.accounting_code,
             line.rule,
             line.explain,
-            trace,
         )
 
 
@@ -343,9 +339,9 @@ def _copy_rows(
 
 
 # A line's trace inside its invoice's document is a placeholder while the document is encoded,
-# then replaced by the trace's own encoding: every trace is encoded once, for the document and
-# for its line row. The placeholder (a NUL and a random token) is not met in real text; if it
-# were, the document would be encoded plainly.
+# then replaced by the trace's own encoding, made of its steps' encodings (lines share steps:
+# each is encoded once). The placeholder (a NUL and a random token) is not met in real text; if
+# it were, the document would be encoded plainly.
 _MARK = f"\x00trace:{secrets.token_hex(8)}:"
 _MARK_JSON = re.compile(re.escape(json.dumps(_MARK)[:-1]) + r'(\d+)"')
 
@@ -359,13 +355,10 @@ def encode_step(step: TraceStep) -> str:
     )
 
 
-def encode_invoice(
-    inv: InvoiceModel, steps: dict[int, str] | None = None
-) -> tuple[JSONText, list[JSONText]]:
-    """``json.dumps(inv.as_dict())`` and ``json.dumps`` of each line's trace (the same texts,
-    byte for byte), encoding each trace once, and each trace step once per ``steps`` cache
-    (keyed by the step's identity: the caller keeps the steps alive while it uses the cache;
-    lines share most of their steps)."""
+def encode_invoice(inv: InvoiceModel, steps: dict[int, str] | None = None) -> JSONText:
+    """``json.dumps(inv.as_dict())``, byte for byte, encoding each trace step once per ``steps``
+    cache (keyed by the step's identity: the caller keeps the steps alive while it uses the
+    cache; lines share many of their steps)."""
     steps = {} if steps is None else steps
     document = inv.as_dict(with_traces=False)
     lines = document["lines"]
@@ -386,7 +379,7 @@ def encode_invoice(
         for line_doc, trace in zip(lines, traces, strict=True):
             line_doc["trace"] = json.loads(trace)
         text = json.dumps(document)
-    return JSONText(text), traces
+    return JSONText(text)
 
 
 _CHUNK = 2000  # invoices per batch: the encoded documents of one batch at a time in memory
@@ -472,7 +465,7 @@ def save_simulation(
                     _INVOICE_COLUMNS,
                     [
                         _invoice_row(run.id, inv, document)
-                        for inv, (document, _) in zip(batch, encoded, strict=True)
+                        for inv, document in zip(batch, encoded, strict=True)
                     ],
                 )
                 keys = [inv.invoice_key for inv in batch]
@@ -487,11 +480,7 @@ def save_simulation(
                     session,
                     line_table,
                     _LINE_COLUMNS,
-                    (
-                        row
-                        for inv, (_, traces) in zip(batch, encoded, strict=True)
-                        for row in _line_rows(ids[inv.invoice_key], inv, traces)
-                    ),
+                    (row for inv in batch for row in _line_rows(ids[inv.invoice_key], inv)),
                 )
             anomalies = [
                 {

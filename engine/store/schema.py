@@ -401,7 +401,7 @@ class InvoiceLine(Base):
     accounting_code: Mapped[str | None] = mapped_column(String(_ID))
     rule: Mapped[str] = mapped_column(Text)
     explain: Mapped[str] = mapped_column(Text)
-    trace: Mapped[list[dict[str, Any]]] = mapped_column(JSONDoc())
+    # The line's trace is in its invoice's document (lines[position - 1].trace), stored once.
 
     invoice: Mapped[Invoice] = relationship(back_populates="lines")
 

@@ -142,3 +142,47 @@ def test_sqlite_connections_get_the_store_settings(tmp_path: Path) -> None:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA secure_delete")).scalar() == 2  # FAST
     store.engine.dispose()
+
+
+def test_line_traces_come_back_from_the_documents_on_downgrade(db_url: str) -> None:
+    """Revision 0002 drops the line rows' copy of the traces; going back to 0001 fills the
+    column again from the invoices' documents."""
+    import json
+
+    from sqlalchemy import text
+    from store.store_support import StoredSimulation, synthetic_result
+
+    from engine.store.db import make_engine
+    from engine.store.rulesets import RulesetSource, store_ruleset
+    from engine.store.runs import save_simulation
+
+    store = open_store(db_url, migrate=False)
+    try:
+        with store.write() as session:
+            source = RulesetSource("test.bareme", "test", (("test.bareme", "x"),), "0" * 64)
+            ruleset_id = store_ruleset(session, source).id
+        result = synthetic_result("2030-01", 5)
+        save_simulation(
+            store, period="2030-01", simulation=StoredSimulation(result), ruleset_id=ruleset_id, executor="serial"
+        )
+    finally:
+        store.close()
+    command.downgrade(alembic_config(normalise_url(db_url)), "0001")
+    engine = make_engine(normalise_url(db_url))
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT i.invoice_key, l.position, l.trace FROM invoice_lines l"
+                    " JOIN invoices i ON i.id = l.invoice_id"
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    by_key = {inv.invoice_key: inv for inv in result.invoices}
+    assert len(rows) == sum(len(inv.lines) for inv in result.invoices) > 0
+    for key, position, trace in rows:
+        value = json.loads(trace) if isinstance(trace, str) else trace
+        assert value == [step.as_dict() for step in by_key[key].lines[position - 1].trace]
+    upgrade_database(db_url)  # and forward again
+    open_store(db_url, migrate=False).close()

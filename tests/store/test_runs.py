@@ -52,7 +52,7 @@ def test_a_run_from_the_store_equals_the_run_from_the_files(
             select(InvoiceLine).join(Invoice).where(Invoice.run_id == run.id)
         ).all()
         assert len(lines) == sum(len(i.lines) for i in direct.result.invoices)
-        assert all(line.trace for line in lines)
+        assert all(line.explain for line in lines)
         kinds = session.scalars(select(Anomaly.kind).where(Anomaly.run_id == run.id)).all()
         assert sorted(kinds) == sorted(a.kind for a in direct.anomalies)
         # documents come back as written, key order included (what `show`/`demo` print)
