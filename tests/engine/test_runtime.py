@@ -57,3 +57,45 @@ def test_a_process_kept_for_its_lifetime_freezes_what_paused_stages_build() -> N
     with gc_paused():
         more = [[i] for i in range(1_000)]
     assert gc.get_freeze_count() == 0 and len(more) == 1_000
+
+
+def test_overlapping_stages_in_two_threads_keep_it_paused_until_the_last_ends() -> None:
+    import threading
+
+    a_inside, b_inside, a_left = threading.Event(), threading.Event(), threading.Event()
+    seen: dict[str, bool] = {}
+
+    def a() -> None:
+        with gc_paused():
+            a_inside.set()
+            b_inside.wait(5)
+        a_left.set()
+
+    def b() -> None:
+        a_inside.wait(5)
+        with gc_paused():
+            b_inside.set()
+            a_left.wait(5)
+            seen["after a left"] = gc.isenabled()
+
+    threads = [threading.Thread(target=a), threading.Thread(target=b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen == {"after a left": False}  # b's stage is still in progress
+    assert gc.isenabled()
+
+
+def test_a_child_forked_inside_a_stage_pauses_its_own_stages() -> None:
+    import os
+
+    with gc_paused():
+        pid = os.fork()
+        if pid == 0:  # the child: its own stage pauses and re-enables the collector
+            gc.enable()
+            with gc_paused():
+                paused = not gc.isenabled()
+            os._exit(0 if paused and gc.isenabled() else 1)
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
