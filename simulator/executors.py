@@ -46,7 +46,8 @@ from queue import SimpleQueue
 from typing import Any, Protocol, TypeVar
 
 from engine.catalogue import Catalogue
-from engine.evaluator.run import bill, recurring_revenue
+from engine.evaluator.charges import RunContext
+from engine.evaluator.run import bill, recurring_revenue, run_context
 from engine.invoice import RunResult
 from engine.model import DataSet
 from engine.runtime import gc_paused, keep_for_process_lifetime
@@ -88,9 +89,33 @@ def _total(parts: Sequence[Revenue]) -> Revenue:
     return sum((p[0] for p in parts), Decimal(0)), sum((p[1] for p in parts), Decimal(0))
 
 
-def _bill(catalogue: Catalogue, data: DataSet, period: str) -> RunResult:
+class _Contexts:
+    """One run context per period (and tracing) for the slices one process bills of one
+    session's data set: they share their memos (prototype lines, prices, steps)."""
+
+    def __init__(self, catalogue: Catalogue) -> None:
+        self.catalogue = catalogue
+        self._by_key: dict[tuple[str, bool], RunContext] = {}
+
+    def get(self, period: str, traced: bool = True) -> RunContext:
+        ctx = self._by_key.get((period, traced))
+        if ctx is None:
+            ctx = self._by_key[(period, traced)] = run_context(self.catalogue, period, traced=traced)
+        return ctx
+
+
+def _bill(
+    catalogue: Catalogue, data: DataSet, period: str, context: RunContext | None = None
+) -> RunResult:
     with gc_paused():
-        return bill(catalogue, data, period)
+        return bill(catalogue, data, period, context=context)
+
+
+def _revenue(
+    catalogue: Catalogue, data: DataSet, period: str, context: RunContext | None = None
+) -> Revenue:
+    with gc_paused():
+        return recurring_revenue(catalogue, data, period, context=context)
 
 
 def _loads(payload: bytes) -> RunResult:
@@ -109,13 +134,14 @@ class SerialSession:
         self.catalogue = catalogue
         self.slices = slices
         self._datasets: list[DataSet] | None = None
+        self._contexts = _Contexts(catalogue)
 
     def run(self, period: str, done: Done | None = None) -> list[RunResult]:
         if self._datasets is None:
             self._datasets = [s.dataset() for s in self.slices]
         out = []
         for data in self._datasets:
-            out.append(_bill(self.catalogue, data, period))
+            out.append(_bill(self.catalogue, data, period, self._contexts.get(period)))
             if done is not None:
                 done()
         return out
@@ -128,8 +154,7 @@ class SerialSession:
             self._datasets = [s.dataset() for s in self.slices]
         parts = []
         for data in self._datasets:
-            with gc_paused():
-                parts.append(recurring_revenue(self.catalogue, data, period))
+            parts.append(_revenue(self.catalogue, data, period, self._contexts.get(period, False)))
             if done is not None:
                 done()
         return _total(parts)
@@ -140,12 +165,14 @@ class SerialSession:
 _CATALOGUE: Catalogue | None = None
 _SLICES: Sequence[DataSlice] | None = None
 _DATASETS: dict[int, DataSet] = {}
+_CONTEXTS: _Contexts | None = None
 
 
 def _init_worker(catalogue: Catalogue, slices: Sequence[DataSlice] | None) -> None:
-    global _CATALOGUE, _SLICES
+    global _CATALOGUE, _SLICES, _CONTEXTS
     _CATALOGUE, _SLICES = catalogue, slices
     _DATASETS.clear()
+    _CONTEXTS = _Contexts(catalogue)
     gc.enable()  # forked from a parent that may have paused it
     keep_for_process_lifetime()  # what the worker starts with and builds: no need to scan it
 
@@ -161,14 +188,13 @@ def _worker_dataset(index: int, piece: DataSlice | None) -> DataSet:
 
 
 def _process_task(index: int, piece: DataSlice | None, period: str) -> bytes:
-    assert _CATALOGUE is not None, "worker started without its catalogue"
-    return _dumps(_bill(_CATALOGUE, _worker_dataset(index, piece), period))
+    assert _CATALOGUE is not None and _CONTEXTS is not None, "worker started without its catalogue"
+    return _dumps(_bill(_CATALOGUE, _worker_dataset(index, piece), period, _CONTEXTS.get(period)))
 
 
 def _process_revenue(index: int, piece: DataSlice | None, period: str) -> Revenue:
-    assert _CATALOGUE is not None, "worker started without its catalogue"
-    with gc_paused():
-        return recurring_revenue(_CATALOGUE, _worker_dataset(index, piece), period)
+    assert _CATALOGUE is not None and _CONTEXTS is not None, "worker started without its catalogue"
+    return _revenue(_CATALOGUE, _worker_dataset(index, piece), period, _CONTEXTS.get(period, False))
 
 
 class ProcessSession:
@@ -191,9 +217,17 @@ class ProcessSession:
         self.slices = slices
         self.inherited = inherited
         self._datasets: dict[int, DataSet] = {}
+        self._contexts = _Contexts(catalogue)
 
     def run(self, period: str, done: Done | None = None) -> list[RunResult]:
-        return self._map(_process_task, _bill, period, done, _loads)
+        context = self._contexts.get(period)
+        return self._map(
+            _process_task,
+            lambda data: _bill(self.catalogue, data, period, context),
+            period,
+            done,
+            _loads,
+        )
 
     def start_revenue(self, periods: Sequence[str]) -> RevenueJob:
         return _ProcessRevenueJob(self, periods)
@@ -207,7 +241,7 @@ class ProcessSession:
     def _map(
         self,
         task: Callable[[int, DataSlice | None, str], _T],
-        here: Callable[[Catalogue, DataSet, str], _U],
+        here: Callable[[DataSet], _U],
         period: str,
         done: Done | None,
         finish: Callable[[_T], _U],
@@ -271,7 +305,7 @@ class ProcessSession:
                     index = queue.pop() if queue else None
                 if index is not None:
                     with gc_paused():
-                        results[index] = here(self.catalogue, self._dataset(index), period)
+                        results[index] = here(self._dataset(index))
                     if done is not None:
                         done()
                 elif len(results) < len(self.slices):
@@ -285,10 +319,6 @@ class ProcessSession:
         finally:
             sys.setswitchinterval(switch_interval)
         return [results[i] for i in range(len(self.slices))]
-
-
-def _revenue(catalogue: Catalogue, data: DataSet, period: str) -> Revenue:
-    return recurring_revenue(catalogue, data, period)
 
 
 class _ProcessRevenueJob:
@@ -314,8 +344,12 @@ class _ProcessRevenueJob:
                 future = self.futures.get(key)
                 if future is None or future.cancel():
                     period, index = key
-                    with gc_paused():
-                        results[key] = _revenue(session.catalogue, session._dataset(index), period)
+                    results[key] = _revenue(
+                        session.catalogue,
+                        session._dataset(index),
+                        period,
+                        session._contexts.get(period, False),
+                    )
                     if done is not None:
                         done()
             for key, future in self.futures.items():
@@ -342,8 +376,7 @@ def _dask_task(catalogue: Catalogue, piece: DataSlice, period: str) -> bytes:
 
 
 def _dask_revenue(catalogue: Catalogue, piece: DataSlice, period: str) -> Revenue:
-    with gc_paused():
-        return recurring_revenue(catalogue, piece.dataset(), period)
+    return _revenue(catalogue, piece.dataset(), period)
 
 
 class DaskSession:

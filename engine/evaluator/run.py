@@ -276,19 +276,40 @@ def customer_invoices(
     return build_invoices(ctx, customer, charges, invoice_grants)
 
 
+def run_context(
+    catalogue: Catalogue, period: str, pricer: Pricer | None = None, *, traced: bool = True
+) -> RunContext:
+    """The context of billing `period`: give it to every `bill` of the slices of one data set
+    (or `recurring_revenue`, untraced), so that they share what their subscriptions have in
+    common (prototype lines, prices, steps). Its memo is only valid for one data set: steps are
+    memoised by subscription id."""
+    return RunContext.for_period(catalogue, pricer or make_pricer("compiled"), period, traced=traced)
+
+
+def _context_for(
+    context: RunContext | None, catalogue: Catalogue, period: str, pricer: Pricer | None, traced: bool
+) -> RunContext:
+    if context is None:
+        return run_context(catalogue, period, pricer, traced=traced)
+    if context.catalogue is not catalogue or context.period_text != period or context.traced != traced:
+        raise ValueError(f"the run context is for another catalogue, period or tracing than {period}")
+    return context
+
+
 def recurring_revenue(
     catalogue: Catalogue,
     data: DataSet,
     period: str,
     pricer: Pricer | None = None,
     customers: list[str] | None = None,
+    context: RunContext | None = None,
 ) -> tuple[Decimal, Decimal]:
     """The in-advance recurring revenue of `period` and the line discounts on it, each line
     rounded as on the invoice: what the invoice lines of `bill` for that period add up to
     (kinds "recurring" and "discount" of in-advance products, for service from the period's
     start; regularisations of earlier periods are not recurring revenue), without building
     the invoices. The recurring revenue forecast runs this for the next periods."""
-    ctx = RunContext.for_period(catalogue, pricer or make_pricer("compiled"), period, traced=False)
+    ctx = _context_for(context, catalogue, period, pricer, traced=False)
     usage = usage_charges(ctx, data)
     wanted = None if customers is None else set(customers)
     in_advance = {
@@ -330,9 +351,11 @@ def bill(
     period: str,
     pricer: Pricer | None = None,
     customers: list[str] | None = None,
+    context: RunContext | None = None,
 ) -> RunResult:
-    """Bill `period` (YYYY-MM). `customers` restricts the run to some customers (partitions)."""
-    ctx = RunContext.for_period(catalogue, pricer or make_pricer("compiled"), period)
+    """Bill `period` (YYYY-MM). `customers` restricts the run to some customers (partitions);
+    `context` (`run_context`) is shared by the bills of the slices of one data set."""
+    ctx = _context_for(context, catalogue, period, pricer, traced=True)
     usage = usage_charges(ctx, data)
     wanted = None if customers is None else set(customers)
     invoices: list[Invoice] = []

@@ -79,3 +79,26 @@ def test_start_dates_around_new_prices_keep_their_own_prices(example, monkeypatc
     assert fast.as_dict() == general.as_dict()
     amounts = {line.subscription_id: line.unit_price for inv in fast.invoices for line in inv.lines}
     assert amounts["S-OLD"] != amounts["S-NEW"]
+
+
+def test_slices_billed_with_one_context_bill_what_they_bill_alone(example):
+    """Partitions of one data set share a run context (its memo: prototypes, prices, steps)."""
+    from engine.evaluator.run import run_context
+    from simulator.partition import split_dataset
+
+    cat, datasets = example
+    slices = [s.dataset() for s in split_dataset(datasets["synthetic"], 4)]
+    shared = run_context(cat, "2026-12")
+    together = [bill(cat, d, "2026-12", context=shared).as_dict() for d in slices]
+    alone = [bill(cat, d, "2026-12").as_dict() for d in slices]
+    assert together == alone
+    with pytest.raises(ValueError, match="another catalogue, period or tracing"):
+        bill(cat, slices[0], "2027-01", context=shared)
+    with pytest.raises(ValueError, match="another catalogue, period or tracing"):
+        recurring_revenue_of(cat, slices[0], shared)
+
+
+def recurring_revenue_of(cat, data, context):
+    from engine.evaluator.run import recurring_revenue
+
+    return recurring_revenue(cat, data, "2026-12", context=context)  # a traced context

@@ -221,10 +221,10 @@ def test_this_process_and_the_pool_share_the_slices(rich_catalogue, data, refere
     log = tmp_path / "billed"
     original = executors.bill
 
-    def logged(catalogue, piece, period):
+    def logged(catalogue, piece, period, **kwargs):
         with open(log, "a") as f:
             f.write(f"{os.getpid()} {','.join(sorted(c.customer_id for c in piece.customers))}-\n")
-        return original(catalogue, piece, period)
+        return original(catalogue, piece, period, **kwargs)
 
     monkeypatch.setattr(executors, "bill", logged)
     sim = simulate(rich_catalogue, data, PERIOD, executor="process", workers=2, partitions=6, forecast_months=0)
