@@ -499,7 +499,9 @@ def register(app: typer.Typer) -> None:
         partitions: Annotated[
             int | None,
             typer.Option(
-                "--partitions", min=1, help="Customer partitions (default: 4 per worker)."
+                "--partitions",
+                min=1,
+                help="Customer partitions (default: 16 per process with the pool, 4 per dask worker).",
             ),
         ] = None,
     ) -> None:

@@ -43,12 +43,15 @@ class Simulation:
 
 
 def default_partitions(executor: str, workers: int | None) -> int:
-    """One partition in process; four per worker otherwise (balance and progress steps)."""
+    """One partition in process; sixteen per process in the pool (the slices of one process
+    share their memos, and small results come back from the pool while this process bills:
+    100k subscriptions on 2 processes, 8 partitions 3.4 s, 32 partitions 3.0 s); four per
+    worker on dask (each task there starts afresh)."""
     if executor == "serial":
         return 1
-    if executor == "dask" and workers is None:
-        return 8
-    return 4 * (workers or os.cpu_count() or 1)
+    if executor == "dask":
+        return 8 if workers is None else 4 * workers
+    return 16 * (workers or os.cpu_count() or 1)
 
 
 def simulate(
