@@ -190,7 +190,9 @@ def child(args: argparse.Namespace) -> None:
     kind = args.child
     cpu_before = cpu_seconds()
     clock = time.perf_counter()
-    slices = split_dataset(data, args.partitions or default_partitions(kind, args.workers))
+    slices = split_dataset(
+        data, args.partitions or default_partitions(kind, args.workers, len(data.customers))
+    )
     partition_s = time.perf_counter() - clock
     clock = time.perf_counter()
     with open_session(kind, catalogue, slices, workers=args.workers) as session:

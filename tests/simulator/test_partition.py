@@ -256,3 +256,13 @@ def test_bad_arguments(rich_catalogue, data):
         simulate(rich_catalogue, data, "2026-13", executor="serial")
     with pytest.raises(ValueError, match="workers"):
         simulate(rich_catalogue, data, PERIOD, executor="process", workers=0)
+
+
+def test_default_partitions_follow_the_processes_and_the_run_size():
+    from simulator.simulation import default_partitions
+
+    assert default_partitions("serial", 2, 20_000) == 1
+    assert default_partitions("process", 2, 20_000) == 32  # sixteen per process at most
+    assert default_partitions("process", 2, 5_000) == 10  # no fewer than 500 customers each
+    assert default_partitions("process", 2, 40) == 2  # but at least one per process
+    assert default_partitions("dask", 3, 20_000) == 12
