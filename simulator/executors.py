@@ -21,8 +21,13 @@ Contract:
   `workers or 2` single-threaded worker processes opened and closed here; the catalogue is
   broadcast once, the slices scattered once.
 - Results travel back pickled by the worker. The garbage collector is paused while a partition
-  is billed (in process and in the pool's workers) and while a result is unpickled: both
-  allocate hundreds of thousands of small acyclic objects the collector would scan for nothing.
+  is billed (in process, in the pool's workers and in dask tasks) and while a result is
+  unpickled: both allocate hundreds of thousands of small acyclic objects the collector would
+  scan for nothing.
+- The slices one process bills (serially, in the pool: this process and each pool process) share
+  one run context per period (`engine.evaluator.run.run_context`): what their subscriptions
+  have in common (prototype lines, prices, trace steps) is built once per process, not once
+  per slice. Dask tasks start afresh.
 - A worker's error is raised again here; evaluation never changes results (the partitions'
   merged result is the same byte for byte whatever the executor).
 """
