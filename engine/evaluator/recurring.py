@@ -70,6 +70,15 @@ class ProductPlan:
     price_cuts: bool  # a price version starts strictly inside the window
 
 
+def _plan_of(ctx: RunContext, product: Product, advance: tuple[Period, ...], closing: tuple[Period, ...]) -> ProductPlan:
+    periods = advance + closing
+    window = Period(min(p.start for p in periods), max(p.end for p in periods)) if periods else None
+    cuts = window is not None and any(
+        window.start < d < window.end for d in ctx.catalogue.prices.change_dates.get(product.code, ())
+    )
+    return ProductPlan(advance, closing, window, cuts)
+
+
 def product_plan(ctx: RunContext, product: Product) -> ProductPlan:
     key = ("plan", product.code)
     plan = ctx.memo.get(key)
@@ -79,14 +88,7 @@ def product_plan(ctx: RunContext, product: Product) -> ProductPlan:
             if product.billing == "in_advance"
             else ()
         )
-        closing = tuple(periods_closing_in(product, ctx.usage_period))
-        periods = advance + closing
-        window = Period(min(p.start for p in periods), max(p.end for p in periods)) if periods else None
-        cuts = window is not None and any(
-            window.start < d < window.end for d in ctx.catalogue.prices.change_dates.get(product.code, ())
-        )
-        plan = ProductPlan(advance, closing, window, cuts)
-        ctx.memo[key] = plan
+        plan = ctx.memo[key] = _plan_of(ctx, product, advance, tuple(periods_closing_in(product, ctx.usage_period)))
     assert isinstance(plan, ProductPlan)
     return plan
 
@@ -96,12 +98,7 @@ def advance_plan(ctx: RunContext, product: Product) -> ProductPlan:
     key = ("advance_plan", product.code)
     plan = ctx.memo.get(key)
     if plan is None:
-        advance = product_plan(ctx, product).advance
-        window = Period(min(p.start for p in advance), max(p.end for p in advance)) if advance else None
-        cuts = window is not None and any(
-            window.start < d < window.end for d in ctx.catalogue.prices.change_dates.get(product.code, ())
-        )
-        plan = ctx.memo[key] = ProductPlan(advance, (), window, cuts)
+        plan = ctx.memo[key] = _plan_of(ctx, product, product_plan(ctx, product).advance, ())
     assert isinstance(plan, ProductPlan)
     return plan
 
