@@ -293,6 +293,8 @@ def _context_for(
         return run_context(catalogue, period, pricer, traced=traced)
     if context.catalogue is not catalogue or context.period_text != period or context.traced != traced:
         raise ValueError(f"the run context is for another catalogue, period or tracing than {period}")
+    if pricer is not None and pricer is not context.pricer:
+        raise ValueError("give the pricer to run_context, not beside a context that has its own")
     return context
 
 

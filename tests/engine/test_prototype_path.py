@@ -96,6 +96,10 @@ def test_slices_billed_with_one_context_bill_what_they_bill_alone(example):
         bill(cat, slices[0], "2027-01", context=shared)
     with pytest.raises(ValueError, match="another catalogue, period or tracing"):
         recurring_revenue_of(cat, slices[0], shared)
+    from engine.evaluator.backend import make_pricer
+
+    with pytest.raises(ValueError, match="give the pricer to run_context"):
+        bill(cat, slices[0], "2026-12", make_pricer("reference"), context=shared)
 
 
 def recurring_revenue_of(cat, data, context):
