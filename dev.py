@@ -4,9 +4,12 @@
     python3 dev.py demo    # the whole cycle on the bundled example, in an embedded SQLite store
     python3 dev.py test    # ruff, mypy and the whole pytest suite
     python3 dev.py bareme ARGS...   # any bareme command inside the project's virtualenv
+    python3 dev.py build   # only the setup below
 
 Each command creates .venv and installs the project (with its dev tools) when missing or when
-pyproject.toml changed since the last install: running it again costs nothing.
+pyproject.toml changed since the last install, then compiles the evaluator's hot modules with
+mypyc when the sources changed since the last build (engine/evaluator/native.py; without a C
+compiler Barème runs in pure Python, slower): running it again costs nothing.
 """
 
 from __future__ import annotations
@@ -38,8 +41,21 @@ def ensure_env() -> None:
     STAMP.write_text(digest)
 
 
-def run(*cmd: str) -> int:
-    return subprocess.run(list(cmd), cwd=ROOT).returncode
+def ensure_native() -> None:
+    """Compile the evaluator for the current sources (a no-op when already built)."""
+    code = subprocess.run(
+        [str(PY), "-c", "import sys; from engine.evaluator.native import main; sys.exit(main(['build']))"],
+        cwd=ROOT,
+        env={**os.environ, "BAREME_NATIVE": "0"},
+    ).returncode
+    if code != 0:
+        if os.environ.get("BAREME_REQUIRE_NATIVE") == "1":
+            sys.exit("dev.py: the compiled evaluator did not build (BAREME_REQUIRE_NATIVE=1)")
+        print("dev.py: the compiled evaluator did not build; running in pure Python", file=sys.stderr)
+
+
+def run(*cmd: str, env: dict[str, str] | None = None) -> int:
+    return subprocess.run(list(cmd), cwd=ROOT, env={**os.environ, **(env or {})}).returncode
 
 
 def main(argv: list[str]) -> int:
@@ -47,23 +63,31 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 0 if argv else 2
     ensure_env()
+    ensure_native()
     what, rest = argv[0], argv[1:]
+    if what == "build":
+        return 0
     if what == "demo":
         return run(str(BIN / "bareme"), "demo", *rest)
     if what == "test":
-        for step in (
-            [str(BIN / "ruff"), "check", "."],
-            [str(BIN / "mypy")],
-            [str(PY), "-m", "pytest", "-q", *rest],
-        ):
-            print("dev.py:", " ".join(Path(step[0]).name if i == 0 else s for i, s in enumerate(step)), flush=True)
-            code = run(*step)
+        pure = {"BAREME_NATIVE": "0"}
+        steps: list[tuple[dict[str, str], list[str]]] = [
+            ({}, [str(BIN / "ruff"), "check", "."]),
+            ({}, [str(BIN / "mypy")]),
+            ({}, [str(PY), "-m", "pytest", "-q", *rest]),
+            # the tests that patch the evaluator's internals, on its pure-Python modules
+            (pure, [str(PY), "-m", "pytest", "-q", "-m", "pure_python", *rest]),
+        ]
+        for env, step in steps:
+            shown = [f"{k}={v}" for k, v in env.items()] + [Path(step[0]).name, *step[1:]]
+            print("dev.py:", " ".join(shown), flush=True)
+            code = run(*step, env=env)
             if code != 0:
                 return code
         return 0
     if what == "bareme":
         return run(str(BIN / "bareme"), *rest)
-    print(f"dev.py: unknown command {what!r} (demo, test, bareme)", file=sys.stderr)
+    print(f"dev.py: unknown command {what!r} (demo, test, bareme, build)", file=sys.stderr)
     return 2
 
 

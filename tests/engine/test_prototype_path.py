@@ -44,6 +44,7 @@ def test_prototypes_bill_what_the_general_path_bills(example, source, period, mo
     assert sum(len(i.lines) for i in fast.invoices) > 50  # the comparison saw a real run
 
 
+@pytest.mark.pure_python
 def test_the_fast_path_is_taken(example, monkeypatch):
     cat, datasets = example
     calls = []

@@ -1,0 +1,118 @@
+"""The compiled evaluator (engine.evaluator.native): same results as the pure-Python modules,
+byte for byte, and only ever loaded for the exact sources it was built from."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.evaluator import native
+from engine.evaluator import run as evaluator_run
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Bills the bundled example and synthetic data sets (prices for new subscriptions included)
+# over three periods, with the forecast's in-advance revenue: one digest of it all.
+SCRIPT = """
+import hashlib, json, sys
+from pathlib import Path
+from engine.evaluator import native
+from engine.evaluator.run import bill, recurring_revenue
+from engine.pipeline import compile_ruleset, load_data
+from simulator.synthetic import synthetic_dataset
+root = Path(sys.argv[1])
+cat = compile_ruleset(root / "rulesets" / "acme.bareme").catalogue
+sets = [
+    load_data(root / "rulesets" / "acme-data", cat).dataset,
+    synthetic_dataset(cat, "2026-12", customers=300, subscriptions=1500, seed=11),
+    synthetic_dataset(cat, "2027-07", customers=300, subscriptions=1500, seed=12),
+]
+h = hashlib.sha256()
+lines = 0
+for data in sets:
+    for period in ("2026-12", "2027-01", "2027-07"):
+        result = bill(cat, data, period)
+        lines += sum(len(i.lines) for i in result.invoices)
+        h.update(json.dumps(result.as_dict()).encode())
+        h.update(repr(recurring_revenue(cat, data, period)).encode())
+print(json.dumps({"digest": h.hexdigest(), "lines": lines, "native": native.is_active()}))
+"""
+
+
+def _bill_digest(pure: bool) -> dict[str, object]:
+    env = {**os.environ, "BAREME_NATIVE": "0" if pure else "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(ROOT)], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    result: dict[str, object] = json.loads(out.stdout)
+    return result
+
+
+def test_compiled_and_pure_python_bill_alike() -> None:
+    if not native.is_active():
+        pytest.skip("the compiled evaluator is not built (python3 dev.py build)")
+    assert evaluator_run.__file__ is not None and not evaluator_run.__file__.endswith(".py")
+    compiled, pure = _bill_digest(pure=False), _bill_digest(pure=True)
+    assert compiled["native"] is True and pure["native"] is False
+    assert isinstance(compiled["lines"], int) and compiled["lines"] > 5000  # a real comparison
+    assert compiled == {**pure, "native": True}
+
+
+@pytest.fixture
+def fake_builds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("BAREME_NATIVE_DIR", str(tmp_path))
+    monkeypatch.delenv("BAREME_NATIVE", raising=False)
+    monkeypatch.delenv("BAREME_REQUIRE_NATIVE", raising=False)
+    monkeypatch.setitem(native._state, "active", native._state["active"])
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    return tmp_path
+
+
+def test_only_a_complete_build_of_these_sources_is_loaded(fake_builds: Path) -> None:
+    key = native.digest()
+    path: list[str] = ["/src/engine/evaluator"]
+    (fake_builds / "0123456789abcdef0123").mkdir()  # another version of the sources
+    (fake_builds / "0123456789abcdef0123" / "COMPLETE").write_text("x")
+    assert native.activate(path) is False
+    (fake_builds / key).mkdir()  # being built: not complete yet
+    assert native.activate(path) is False and path == ["/src/engine/evaluator"]
+    (fake_builds / key / "COMPLETE").write_text(key)
+    assert native.activate(path) is True
+    assert path == [str(fake_builds / key / "engine" / "evaluator"), "/src/engine/evaluator"]
+    assert str(fake_builds / key) in sys.path
+
+
+def test_switched_off_or_required(fake_builds: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    key = native.digest()
+    monkeypatch.setenv("BAREME_REQUIRE_NATIVE", "1")
+    with pytest.raises(ImportError, match="no compiled evaluator"):
+        native.activate([])
+    (fake_builds / key).mkdir()
+    (fake_builds / key / "COMPLETE").write_text(key)
+    monkeypatch.setenv("BAREME_NATIVE", "0")  # off wins over required: the pure-Python pass
+    path: list[str] = []
+    assert native.activate(path) is False and path == []
+
+
+def test_the_digest_follows_every_engine_and_language_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for folder in ("engine", "dsl"):
+        shutil.copytree(ROOT / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(native, "ROOT", tmp_path)
+    before = native.digest()
+    assert before == native.digest()
+    # not a compiled module, but one whose types the compiled code checks at run time
+    catalogue = tmp_path / "engine" / "catalogue.py"
+    catalogue.write_text(catalogue.read_text() + "\n# edited\n")
+    edited = native.digest()
+    assert edited != before
+    (tmp_path / "dsl" / "new_module.py").write_text("X = 1\n")
+    assert native.digest() not in (before, edited)
