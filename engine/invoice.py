@@ -6,25 +6,24 @@ re-derive the rounding. `as_dict` gives the documented JSON schema (docs/output.
 decimal strings, dates ISO.
 
 Invoices and run results are pydantic models (validated when read back from a store); lines and
-trace steps, by far the most numerous objects of a run, are frozen slotted dataclasses, which
-pydantic validates as fields all the same: building them costs a tenth of a model's.
+trace steps, by far the most numerous objects of a run, are named tuples, which pydantic
+validates as fields all the same: immutable, and built (or unpickled, when the results of a
+partitioned run travel back from worker processes) five times faster than a frozen dataclass,
+a tenth of a model's time.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
 from datetime import date
 from decimal import Decimal
-from operator import attrgetter
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
 _M = TypeVar("_M", bound=BaseModel)
 
 
-@dataclass(frozen=True, slots=True)
-class TraceStep:
+class TraceStep(NamedTuple):
     """One reason behind a line: which rule did what, and where that rule is written."""
 
     rule: str  # "price", "proration", "discount WELCOME", "rounding"...
@@ -34,14 +33,13 @@ class TraceStep:
     def as_dict(self) -> dict[str, str]:
         return {"rule": self.rule, "text": self.text, "source": self.source}
 
-    def __reduce__(self) -> tuple[type[TraceStep], tuple[str, str, str]]:
-        # Pickled as constructor arguments, not a dict of slots: results of a partitioned run
-        # travel back from worker processes, and this halves the time to load them.
-        return (TraceStep, (self.rule, self.text, self.source))
+    def __reduce__(self) -> tuple[type[TraceStep], tuple[str, ...]]:
+        # The class and its fields (a named tuple's default goes through copyreg): the results
+        # of a partitioned run travel back from worker processes pickled.
+        return (TraceStep, tuple(self))
 
 
-@dataclass(frozen=True, slots=True)
-class InvoiceLine:
+class InvoiceLine(NamedTuple):
     kind: str  # recurring | regularisation | usage | one_shot | discount | invoice_discount
     #            termination_fee | true_up
     description: str
@@ -65,8 +63,7 @@ class InvoiceLine:
     records: tuple[str, ...] = ()  # usage record ids behind a usage line
 
     def __reduce__(self) -> tuple[type[InvoiceLine], tuple[Any, ...]]:
-        # As TraceStep: constructor arguments, every field in order.
-        return (InvoiceLine, _line_fields(self))
+        return (InvoiceLine, tuple(self))  # as TraceStep's
 
     def as_dict(self, *, with_trace: bool = True) -> dict[str, Any]:
         """The documented JSON object; `with_trace=False` leaves "trace" None (for a caller
@@ -105,9 +102,6 @@ def _trusted(cls: type[_M], values: dict[str, Any]) -> _M:
     object.__setattr__(model, "__pydantic_extra__", None)
     object.__setattr__(model, "__pydantic_private__", None)
     return model
-
-
-_line_fields = attrgetter(*(f.name for f in fields(InvoiceLine)))
 
 
 class VatSubtotal(BaseModel):

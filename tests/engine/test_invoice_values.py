@@ -4,7 +4,6 @@ the trusted constructors refuse an incomplete invoice."""
 from __future__ import annotations
 
 import pickle
-from dataclasses import fields
 from datetime import date
 from decimal import Decimal
 
@@ -65,8 +64,8 @@ def _invoice(lines: tuple[InvoiceLine, ...]) -> Invoice:
 def test_every_field_of_a_line_survives_pickling():
     line = _line()
     # every field differs from its default, so a field left out of __reduce__ would show
-    for f in fields(InvoiceLine):
-        assert getattr(line, f.name) != f.default, f.name
+    for name in InvoiceLine._fields:
+        assert getattr(line, name) != InvoiceLine._field_defaults.get(name, object()), name
     back = pickle.loads(pickle.dumps(line, protocol=pickle.HIGHEST_PROTOCOL))
     assert back == line and back.as_dict() == line.as_dict()
     assert [type(s) for s in back.trace] == [TraceStep, TraceStep]

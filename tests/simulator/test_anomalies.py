@@ -3,7 +3,6 @@ not. Run of December 2026: usage, one-shots and regularisations of November."""
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import date
 from decimal import Decimal
 
@@ -339,7 +338,7 @@ def test_discount_line_after_its_window(catalogue, rec):
     result = bill(catalogue, data, PERIOD)
     [inv] = result.invoices
     lines = tuple(
-        dataclasses.replace(line, period_start=date(2027, 1, 15))
+        line._replace(period_start=date(2027, 1, 15))
         if line.kind == "discount"
         else line
         for line in inv.lines
