@@ -73,6 +73,13 @@ product MOBILE { label "Mobile" kind recurring family voice billing in_advance p
 """
 
 
+def evaluator_build() -> str:
+    """Compiled (mypyc) or pure Python: what the children will load (they inherit BAREME_NATIVE)."""
+    from engine.evaluator import native
+
+    return "compiled (mypyc)" if native.is_active() else "pure Python (not built, or BAREME_NATIVE=0)"
+
+
 def load_catalogue(path: Path) -> tuple[Catalogue, str]:
     try:
         return compile_ruleset(path).catalogue, str(path.relative_to(ROOT))
@@ -333,7 +340,7 @@ def main() -> None:
     print(
         f"ruleset {ruleset}; data: {args.source} "
         + (f"({kit_dir}/subscriptions.csv)" if args.source == "kit" else f"({args.subscriptions} subscriptions, {args.customers} customers, {args.usage_per_line} records per line)")
-        + f"; {args.workers} workers, {os.cpu_count()} CPUs"
+        + f"; {args.workers} workers, {os.cpu_count()} CPUs; evaluator {evaluator_build()}"
     )  # fmt: skip
     forwarded = [a for a in sys.argv[1:] if a not in ("--check",)]
     if args.source == "kit" and not args.kit_dir:

@@ -287,7 +287,10 @@ def main() -> None:
 
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bareme-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    print(f"{os.cpu_count()} CPUs, load {load_average()}; work directory {work}")
+    from engine.evaluator import native
+
+    evaluator = "compiled (mypyc)" if native.is_active() else "pure Python"
+    print(f"{os.cpu_count()} CPUs, load {load_average()}; evaluator {evaluator}; work directory {work}")
     report: dict[str, Any] = {"ruleset": args.ruleset}
     try:
         if args.data:
