@@ -24,10 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,41 +85,51 @@ def activate(package_path: list[str]) -> bool:
 
 
 def build(verbose: bool = False) -> int:
+    # Imported here: every process that imports the evaluator runs `activate`, few build.
+    import shutil
+    import subprocess
+    import tempfile
+
     key = digest()
     target = build_dir(key)
     if (target / "COMPLETE").exists():
         return 0
-    work = Path(tempfile.mkdtemp(prefix="bareme-native-"))
-    script = (
-        "import sys\n"
-        "from setuptools import setup\n"
-        "from mypyc.build import mypycify\n"
-        f"paths = {[str(ROOT / p) for p in COMPILED] + ['--config-file', str(ROOT / 'pyproject.toml')]!r}\n"
-        "setup(name='bareme-native', ext_modules=mypycify(paths, opt_level='3'),\n"
-        f"      script_args=['build_ext', '--build-lib', {str(work / 'out')!r}, '--build-temp', {str(work / 'tmp')!r}])\n"
-    )
-    (work / "setup_native.py").write_text(script)
-    env = {**os.environ, "BAREME_NATIVE": "0", "MYPY_CACHE_DIR": str(work / "mypy-cache")}
-    proc = subprocess.run(
-        [sys.executable, "setup_native.py"], cwd=work, env=env, capture_output=True, text=True
-    )
-    if proc.returncode != 0:
-        print(proc.stdout[-4000:], proc.stderr[-4000:], sep="\n", file=sys.stderr)
-        shutil.rmtree(work, ignore_errors=True)
-        return 1
-    if verbose:
-        print(proc.stdout)
-    # Moved into place whole, then marked complete: a half-written build is never loaded.
-    if target.exists():
-        shutil.rmtree(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(str(work / "out"), str(target))
-    (target / "COMPLETE").write_text(key + "\n")
-    for old in target.parent.iterdir():
-        if old != target and old.is_dir():
-            shutil.rmtree(old, ignore_errors=True)
-    shutil.rmtree(work, ignore_errors=True)
-    return 0
+    work = Path(tempfile.mkdtemp(prefix=".building-", dir=target.parent))
+    try:
+        script = (
+            "from setuptools import setup\n"
+            "from mypyc.build import mypycify\n"
+            f"paths = {[str(ROOT / p) for p in COMPILED] + ['--config-file', str(ROOT / 'pyproject.toml')]!r}\n"
+            "setup(name='bareme-native', ext_modules=mypycify(paths, opt_level='3'),\n"
+            f"      script_args=['build_ext', '--build-lib', {str(work / 'out')!r}, '--build-temp', {str(work / 'tmp')!r}])\n"
+        )
+        (work / "setup_native.py").write_text(script)
+        env = {**os.environ, "BAREME_NATIVE": "0", "MYPY_CACHE_DIR": str(work / "mypy-cache")}
+        proc = subprocess.run(
+            [sys.executable, "setup_native.py"], cwd=work, env=env, capture_output=True, text=True
+        )
+        if proc.returncode != 0:
+            print(proc.stdout[-4000:], proc.stderr[-4000:], sep="\n", file=sys.stderr)
+            return 1
+        if verbose:
+            print(proc.stdout)
+        # Marked complete, then renamed into place in one step: a process never sees half a
+        # build, and of two builds of the same sources at once, the first one renamed stays.
+        (work / "out" / "COMPLETE").write_text(key + "\n")
+        if target.exists() and not (target / "COMPLETE").exists():
+            shutil.rmtree(target, ignore_errors=True)  # left by a build that was killed
+        try:
+            (work / "out").rename(target)
+        except OSError:
+            if not (target / "COMPLETE").exists():
+                raise
+        for old in target.parent.iterdir():  # builds of other sources
+            if old != target and old.is_dir() and not old.name.startswith(".building-"):
+                shutil.rmtree(old, ignore_errors=True)
+        return 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def main(argv: list[str]) -> int:

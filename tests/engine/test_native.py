@@ -116,3 +116,13 @@ def test_the_digest_follows_every_engine_and_language_source(
     assert edited != before
     (tmp_path / "dsl" / "new_module.py").write_text("X = 1\n")
     assert native.digest() not in (before, edited)
+
+
+def test_a_failed_build_leaves_nothing_to_load(
+    fake_builds: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(native, "COMPILED", ("engine/evaluator/no_such_module.py",))
+    assert native.build() == 1
+    assert "no_such_module" in capsys.readouterr().err  # mypyc's own message, shown
+    assert list(fake_builds.iterdir()) == []  # no build, no half-built folder
+    assert native.activate([]) is False
