@@ -7,9 +7,9 @@ decimal strings, dates ISO.
 
 Invoices and run results are pydantic models (validated when read back from a store); lines and
 trace steps, by far the most numerous objects of a run, are named tuples, which pydantic
-validates as fields all the same: immutable, and built (or unpickled, when the results of a
-partitioned run travel back from worker processes) five times faster than a frozen dataclass,
-a tenth of a model's time.
+validates as fields all the same: immutable, built 6x and unpickled 3.5x faster than frozen
+dataclasses (the results of a partitioned run travel back from worker processes pickled). Being
+tuples, they compare equal to plain tuples of the same values: compare lines with lines.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The evaluator's hot modules compiled to C with mypyc, used when built for the sources at hand.
 
 The run's inner loops (recurring charges, discounts, invoices) are plain typed Python; mypyc
-compiles those same sources to a C extension that runs them about 1.5x faster. Nothing else
+compiles those same sources to a C extension that runs them 1.25-1.4x faster. Nothing else
 changes: the pure-Python modules stay the reference, and a test bills the same data with both
 and compares the results byte for byte (tests/engine/test_native.py).
 
