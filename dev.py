@@ -82,6 +82,8 @@ def main(argv: list[str]) -> int:
             shown = [f"{k}={v}" for k, v in env.items()] + [Path(step[0]).name, *step[1:]]
             print("dev.py:", " ".join(shown), flush=True)
             code = run(*step, env=env)
+            if code == 5 and env is pure:
+                continue  # pytest's "no tests collected": none of the selected tests patches
             if code != 0:
                 return code
         return 0
