@@ -38,11 +38,11 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import date
-from fractions import Fraction
 from pathlib import Path
 
 from dsl import nodes as n
 from dsl.diagnostics import Diagnostic, RulesetError
+from dsl.exact import Fraction
 from dsl.loader import LoadError, Program, load_ruleset, load_text
 from dsl.types import (
     CURRENCIES,

@@ -29,11 +29,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from fractions import Fraction
 from types import MappingProxyType
 
 from dsl import nodes as n
 from dsl.diagnostics import Diagnostic, RulesetError
+from dsl.exact import Fraction
 
 __all__ = [
     "BOOLEAN",

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from fractions import Fraction
 
 from dsl import nodes as n
+from dsl.exact import Fraction
 from dsl.loader import Program
 from engine.calendar import Periodicity
 from engine.evaluator.reference import eval_expr

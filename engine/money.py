@@ -15,12 +15,14 @@ Contract:
 from __future__ import annotations
 
 import decimal
+import fractions
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from fractions import Fraction
+
+from dsl.exact import Fraction
 
 __all__ = [
     "DEFAULT_LINE_ROUNDING",
@@ -72,6 +74,8 @@ def as_fraction(x: Decimal | Fraction | int) -> Fraction:
         return x
     if isinstance(x, int):
         return Fraction(x)
+    if isinstance(x, fractions.Fraction):  # the standard library's, from a caller (dsl.exact)
+        return Fraction(x.numerator, x.denominator)
     if isinstance(x, Decimal):
         if not x.is_finite():
             raise ValueError(f"not a finite number: {x}")

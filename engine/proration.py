@@ -19,8 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
-from fractions import Fraction
 
+from dsl.exact import Fraction
 from engine.calendar import Period
 
 __all__ = [

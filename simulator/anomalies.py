@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta, tzinfo
 from decimal import Decimal
-from fractions import Fraction
 from functools import cached_property
 from typing import Any
 
@@ -31,6 +30,7 @@ from stdnum.eu import vat as stdnum_vat
 from stdnum.exceptions import ValidationError
 from stdnum.fr import siren as stdnum_siren
 
+from dsl.exact import Fraction
 from engine.calendar import Period, add_months, get_zone, month_period
 from engine.catalogue import EU_COUNTRIES, Catalogue
 from engine.evaluator.discounts import Grant

@@ -7,10 +7,10 @@ differential tests).
 
 from __future__ import annotations
 
-from fractions import Fraction
 from typing import Protocol
 
 from dsl import nodes as n
+from dsl.exact import Fraction
 from engine.evaluator.values import Env, Value
 
 

@@ -11,9 +11,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
-from fractions import Fraction
 from functools import lru_cache
 
+from dsl.exact import Fraction
 from engine.calendar import Period, add_months, month_period
 from engine.catalogue import Catalogue, Product, VatRate, where
 from engine.evaluator.backend import Pricer

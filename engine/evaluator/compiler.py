@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from fractions import Fraction
 
 from dsl import nodes as n
+from dsl.exact import Fraction
 from engine.evaluator.values import (
     UNITS,
     Env,

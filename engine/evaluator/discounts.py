@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from fractions import Fraction
 from functools import cached_property, lru_cache
 
 from dsl import nodes as n
+from dsl.exact import Fraction
 from engine.calendar import Period, add_months
 from engine.catalogue import Discount, where
 from engine.evaluator.charges import (

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from decimal import Decimal
-from fractions import Fraction
 from functools import lru_cache
 
+from dsl.exact import Fraction
 from engine.catalogue import EU_COUNTRIES, Catalogue, VatRate, where
 from engine.evaluator.charges import (
     KIND_RANK,

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import time
-from fractions import Fraction
 from pathlib import Path
 
 import phonenumbers
 
 from dsl import nodes as n
+from dsl.exact import Fraction
 from engine.catalogue import Catalogue, Product, where
 from engine.evaluator.backend import Pricer
 from engine.evaluator.values import UNITS, EvaluationError

@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from fractions import Fraction
 from functools import lru_cache
 
 from dsl import nodes as n
+from dsl.exact import Fraction
 from engine.calendar import (
     Period,
     add_months,

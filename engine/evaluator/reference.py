@@ -7,9 +7,9 @@ evaluator in differential tests. Both implement the `Pricer` protocol of `engine
 from __future__ import annotations
 
 import math
-from fractions import Fraction
 
 from dsl import nodes as n
+from dsl.exact import Fraction
 from engine.evaluator.values import (
     UNITS,
     Env,

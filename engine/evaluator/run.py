@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
-from fractions import Fraction
 
 from dsl import nodes as n
+from dsl.exact import Fraction
 from engine.calendar import Period
 from engine.catalogue import Catalogue, where
 from engine.evaluator.backend import Pricer, make_pricer

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from fractions import Fraction
 
 from dsl import nodes as n
+from dsl.exact import Fraction
 from engine.calendar import local_date
 from engine.catalogue import Product, where
 from engine.evaluator.charges import (

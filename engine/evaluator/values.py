@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from datetime import date
-from fractions import Fraction
 
+from dsl.exact import Fraction
 from dsl.types import UNITS as TYPE_UNITS
 
 Value = Fraction | date | bool | str

@@ -62,7 +62,6 @@ from collections.abc import Callable, Generator, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from fractions import Fraction
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any, Literal, TextIO, TypeVar
@@ -73,6 +72,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from dsl.exact import Fraction
 from engine.rating._vec import KEEP, Strings, parse_ints, parse_local_timestamps, strings_of
 from engine.rating.kernel import InvoiceAccumulator, InvoiceLines, RatedBatch, Rater
 from engine.rating.localtime import TzTable

@@ -36,11 +36,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from fractions import Fraction
 
 import numpy as np
 import pyarrow as pa
 
+from dsl.exact import Fraction
 from engine.rating._vec import P10
 from engine.rating.localtime import SLOT, TzTable
 from engine.rating.numbers import NormalisedNumbers, normalise_array

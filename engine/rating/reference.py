@@ -29,11 +29,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 import holidays as holidays_lib
 
+from dsl.exact import Fraction
 from engine.rating.numbers import normalise
 from engine.rating.plan import (
     BILLABLE_STATUSES,

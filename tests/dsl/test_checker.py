@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from datetime import date, time
 from decimal import Decimal
-from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from hypothesis import strategies as st
 from dsl import nodes as n
 from dsl.checker import CHECKS, check, check_text
 from dsl.diagnostics import Diagnostic, RulesetError
+from dsl.exact import Fraction
 from dsl.loader import Program, load_ruleset
 from dsl.parser import parse_text
 from dsl.types import (

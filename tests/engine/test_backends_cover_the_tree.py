@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from fractions import Fraction
 
 import pytest
 
 from dsl import nodes as n
+from dsl.exact import Fraction
 from dsl.formatter import HANDLED_TYPES
 from engine.evaluator.compiler import compile_amount, compile_expr
 from engine.evaluator.reference import eval_expr, period_amount

@@ -5,12 +5,12 @@ from __future__ import annotations
 import decimal
 import math
 from decimal import Decimal
-from fractions import Fraction
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from dsl.exact import Fraction
 from engine.money import (
     DEFAULT_LINE_ROUNDING,
     CurrencyMismatch,

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from fractions import Fraction
 
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from dsl.exact import Fraction
 from engine.calendar import Period, Periodicity, billing_period_containing, month_period
 from engine.proration import (
     ProrationMethod,

@@ -14,12 +14,12 @@ import json
 import random
 from datetime import date, timedelta
 from decimal import Decimal
-from fractions import Fraction
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dsl.exact import Fraction
 from dsl.loader import load_text
 from engine.calendar import Period
 from engine.catalogue import build_catalogue

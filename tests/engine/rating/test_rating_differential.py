@@ -6,13 +6,13 @@ records are rated in two chronological batches (allowance state carried)."""
 from __future__ import annotations
 
 from datetime import date, datetime, time
-from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dsl.exact import Fraction
 from engine.rating.kernel import LineIndex, Rater, invoice_lines, rate_records
 from engine.rating.numbers import normalise_array
 from engine.rating.plan import (

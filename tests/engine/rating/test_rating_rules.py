@@ -4,12 +4,12 @@ the vectorised kernel (they must agree record for record)."""
 from __future__ import annotations
 
 from datetime import datetime, time
-from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
 
+from dsl.exact import Fraction
 from engine.rating.kernel import invoice_lines, rate_records
 from engine.rating.plan import (
     OFFPEAK,
