@@ -32,33 +32,75 @@ KIND_RANK = {
 }
 
 
-@dataclass(slots=True)
+_ONE = Fraction(1)
+
+
 class Charge:
-    kind: str
-    customer: Customer
-    product: Product | None
-    description: str
-    quantity: Fraction
-    unit_price: Fraction
-    exact: Fraction  # excl. VAT, not rounded
-    period: Period | None
-    rule: str
-    trace: list[TraceStep]
-    explain_formula: str  # "19/30 days x 49.90"
-    vat: VatRate
-    subscription_id: str | None = None
-    site_id: str | None = None
-    account_id: str | None = None
-    share: Fraction = Fraction(1)  # served share of the billing period (for fixed discounts)
-    cost: Fraction | None = None
-    records: tuple[str, ...] = ()
-    parent: Charge | None = None  # the charge a discount line discounts
-    base_quantity: Fraction | None = None  # the subscription's quantity (`when quantity`)
-    delta: bool = False  # a regularisation of a quantity or price change (actual - advance)
-    sort_extra: tuple[object, ...] = ()
-    # The steady-state line this one copies with another subscription's ids (recurring fast
-    # path): everything but the owner and the subscription trace step is the prototype's.
-    proto: Charge | None = None
+    """One line before segmentation and rounding. A plain class rather than a dataclass: a
+    run builds one per line, and compiled (engine.evaluator.native) its constructor is then
+    native code, where a dataclass keeps its generated Python `__init__`."""
+
+    __slots__ = (
+        "kind", "customer", "product", "description", "quantity", "unit_price", "exact", "period",
+        "rule", "trace", "explain_formula", "vat", "subscription_id", "site_id", "account_id",
+        "share", "cost", "records", "parent", "base_quantity", "delta", "sort_extra", "proto",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        kind: str,
+        customer: Customer,
+        product: Product | None,
+        description: str,
+        quantity: Fraction,
+        unit_price: Fraction,
+        exact: Fraction,  # excl. VAT, not rounded
+        period: Period | None,
+        rule: str,
+        trace: list[TraceStep],
+        explain_formula: str,  # "19/30 days x 49.90"
+        vat: VatRate,
+        subscription_id: str | None = None,
+        site_id: str | None = None,
+        account_id: str | None = None,
+        share: Fraction = _ONE,  # served share of the billing period (for fixed discounts)
+        cost: Fraction | None = None,
+        records: tuple[str, ...] = (),
+        parent: Charge | None = None,  # the charge a discount line discounts
+        base_quantity: Fraction | None = None,  # the subscription's quantity (`when quantity`)
+        delta: bool = False,  # a regularisation of a quantity or price change (actual - advance)
+        sort_extra: tuple[object, ...] = (),
+        # The steady-state line this one copies with another subscription's ids (recurring
+        # fast path): everything but the owner and the subscription trace step is the
+        # prototype's.
+        proto: Charge | None = None,
+    ) -> None:
+        self.kind = kind
+        self.customer = customer
+        self.product = product
+        self.description = description
+        self.quantity = quantity
+        self.unit_price = unit_price
+        self.exact = exact
+        self.period = period
+        self.rule = rule
+        self.trace = trace
+        self.explain_formula = explain_formula
+        self.vat = vat
+        self.subscription_id = subscription_id
+        self.site_id = site_id
+        self.account_id = account_id
+        self.share = share
+        self.cost = cost
+        self.records = records
+        self.parent = parent
+        self.base_quantity = base_quantity
+        self.delta = delta
+        self.sort_extra = sort_extra
+        self.proto = proto
+
+    def __repr__(self) -> str:
+        return f"Charge({self.kind}, {self.subscription_id}, {self.description!r}, {self.exact})"
 
     @property
     def family(self) -> str | None:
