@@ -25,6 +25,8 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+from importlib.machinery import EXTENSION_SUFFIXES
+from importlib.util import module_from_spec, spec_from_file_location
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,9 +78,18 @@ def activate(package_path: list[str]) -> bool:
                 f"no compiled evaluator for these sources in {folder}: run `python3 dev.py build`"
             )
         return False
-    # The modules' shims import their shared library as a top-level module.
-    if str(folder) not in sys.path:
-        sys.path.append(str(folder))
+    # The modules' shims import their shared library as a top-level module: loaded here from
+    # its file, not by putting the folder on sys.path, where its `engine/` (compiled modules
+    # only) would shadow the real package in processes that find Barème through an editable
+    # install's finder (a dask worker, a spawned process).
+    for library in folder.iterdir():
+        name, _, suffix = library.name.partition(".")
+        if name.endswith("__mypyc") and "." + suffix in EXTENSION_SUFFIXES and name not in sys.modules:
+            spec = spec_from_file_location(name, library)
+            assert spec is not None and spec.loader is not None
+            module = module_from_spec(spec)
+            spec.loader.exec_module(module)
+            sys.modules[name] = module
     package_path.insert(0, str(package))
     _state["active"] = True
     return True

@@ -86,7 +86,7 @@ def test_only_a_complete_build_of_these_sources_is_loaded(fake_builds: Path) -> 
     (fake_builds / key / "COMPLETE").write_text(key)
     assert native.activate(path) is True
     assert path == [str(fake_builds / key / "engine" / "evaluator"), "/src/engine/evaluator"]
-    assert str(fake_builds / key) in sys.path
+    assert not any(p.startswith(str(fake_builds)) for p in sys.path)  # see the test below
 
 
 def test_switched_off_or_required(fake_builds: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -126,3 +126,31 @@ def test_a_failed_build_leaves_nothing_to_load(
     assert "no_such_module" in capsys.readouterr().err  # mypyc's own message, shown
     assert list(fake_builds.iterdir()) == []  # no build, no half-built folder
     assert native.activate([]) is False
+
+
+SPAWNED = """
+import multiprocessing, importlib, sys
+import engine.evaluator
+from engine.evaluator import native
+if __name__ == "__main__":
+    child = multiprocessing.get_context("spawn").Process(
+        target=importlib.import_module, args=("engine.evaluator.reference",)
+    )
+    child.start()
+    child.join()
+    print(native.is_active(), child.exitcode)
+"""
+
+
+def test_a_spawned_process_finds_every_evaluator_module(tmp_path: Path) -> None:
+    """A process started elsewhere than the project (Barème found through its editable
+    install), and a process it spawns with its sys.path (a dask worker): the compiled
+    modules' folder must not shadow the package (it once did: `engine/` with only the
+    compiled modules, so `engine.evaluator.reference` was missing)."""
+    (tmp_path / "spawner.py").write_text(SPAWNED)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run(
+        [sys.executable, "spawner.py"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [str(native.is_active()), "0"], out.stderr
