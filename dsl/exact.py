@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 else:
     try:
         from quicktions import Fraction
-    except ImportError:  # pragma: no cover - pure-Python fallback
+    except ImportError:  # pure-Python fallback (tests/engine/test_native.py bills with both)
         from fractions import Fraction
 
 __all__ = ["Fraction"]

@@ -146,9 +146,5 @@ def build(verbose: bool = False) -> int:
 def main(argv: list[str]) -> int:
     if argv[:1] == ["build"]:
         return build(verbose="-v" in argv)
-    if argv[:1] == ["status"]:
-        folder = build_dir()
-        print(f"{'built' if (folder / 'COMPLETE').exists() else 'not built'}: {folder}")
-        return 0
-    print("usage: main(['build']) | main(['build', '-v']) | main(['status'])", file=sys.stderr)
+    print("usage: main(['build']) | main(['build', '-v'])", file=sys.stderr)
     return 2

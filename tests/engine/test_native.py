@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -18,10 +19,14 @@ from engine.evaluator import run as evaluator_run
 ROOT = Path(__file__).resolve().parents[2]
 
 # Bills the bundled example and synthetic data sets (prices for new subscriptions included)
-# over three periods, with the forecast's in-advance revenue: one digest of it all.
+# over three periods, with the forecast's in-advance revenue: one digest of it all. With
+# "stdlib", quicktions cannot be imported: the standard library's fractions (dsl/exact.py).
 SCRIPT = """
 import hashlib, json, sys
+if sys.argv[2] == "stdlib":
+    sys.modules["quicktions"] = None
 from pathlib import Path
+from dsl.exact import Fraction
 from engine.evaluator import native
 from engine.evaluator.run import bill, recurring_revenue
 from engine.pipeline import compile_ruleset, load_data
@@ -41,15 +46,18 @@ for data in sets:
         lines += sum(len(i.lines) for i in result.invoices)
         h.update(json.dumps(result.as_dict()).encode())
         h.update(repr(recurring_revenue(cat, data, period)).encode())
-print(json.dumps({"digest": h.hexdigest(), "lines": lines, "native": native.is_active()}))
+print(json.dumps({"digest": h.hexdigest(), "lines": lines, "native": native.is_active(),
+                  "fractions": Fraction.__module__}))
 """
 
 
-def _bill_digest(pure: bool) -> dict[str, object]:
+@cache
+def _bill_digest(pure: bool, fractions: str = "quicktions") -> dict[str, object]:
     env = {**os.environ, "BAREME_NATIVE": "0" if pure else "1"}
     out = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(ROOT)], cwd=ROOT, env=env, capture_output=True, text=True
-    )
+        [sys.executable, "-c", SCRIPT, str(ROOT), fractions],
+        cwd=ROOT, env=env, capture_output=True, text=True,
+    )  # fmt: skip
     assert out.returncode == 0, out.stderr
     result: dict[str, object] = json.loads(out.stdout)
     return result
@@ -63,6 +71,13 @@ def test_compiled_and_pure_python_bill_alike() -> None:
     assert compiled["native"] is True and pure["native"] is False
     assert isinstance(compiled["lines"], int) and compiled["lines"] > 5000  # a real comparison
     assert compiled == {**pure, "native": True}
+
+
+def test_quicktions_and_the_standard_library_fractions_bill_alike() -> None:
+    fast, stdlib = _bill_digest(pure=True), _bill_digest(pure=True, fractions="stdlib")
+    assert (fast["fractions"], stdlib["fractions"]) == ("quicktions", "fractions")
+    assert isinstance(fast["lines"], int) and fast["lines"] > 5000
+    assert fast == {**stdlib, "fractions": "quicktions"}
 
 
 @pytest.fixture
