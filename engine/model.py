@@ -13,9 +13,10 @@ Contract:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from operator import attrgetter
 from types import MappingProxyType
 from typing import Any, TypeVar
 
@@ -190,16 +191,21 @@ class DiscountGrant(_Record):
 _M = TypeVar("_M")
 
 
-def _index(items: Iterable[_M], key: str) -> Mapping[str, _M]:
-    return MappingProxyType({getattr(item, key): item for item in items})
+def _index(items: Sequence[_M], key: str) -> Mapping[str, _M]:
+    return MappingProxyType(dict(zip(map(attrgetter(key), items), items, strict=True)))
 
 
-def _group(items: Iterable[_M], key: str) -> Mapping[str, tuple[_M, ...]]:
+def _group(items: Sequence[_M], key: str) -> Mapping[str, tuple[_M, ...]]:
+    # attrgetter and no setdefault: the lookups of every partition of a run are built here
     groups: dict[str, list[_M]] = {}
-    for item in items:
-        value = getattr(item, key)
+    get = groups.get
+    for value, item in zip(map(attrgetter(key), items), items, strict=True):
         if value is not None:
-            groups.setdefault(value, []).append(item)
+            members = get(value)
+            if members is None:
+                groups[value] = [item]
+            else:
+                members.append(item)
     return MappingProxyType({k: tuple(v) for k, v in groups.items()})
 
 
@@ -267,7 +273,7 @@ class DataSet:
             "accounts_by_customer": _group(self.accounts, "customer_id"),
             "subscriptions_by_customer": _group(self.subscriptions, "customer_id"),
             "subscriptions_by_line": _group(
-                sorted(self.subscriptions, key=lambda s: (s.start_date, s.subscription_id)),
+                sorted(self.subscriptions, key=attrgetter("start_date", "subscription_id")),
                 "line_id",
             ),
             "one_shots_by_customer": _group(self.one_shots, "customer_id"),

@@ -23,6 +23,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
+from operator import attrgetter
 
 from engine.invoice import RunResult
 from engine.model import (
@@ -90,13 +91,20 @@ def plan_partitions(data: DataSet, partitions: int) -> list[tuple[str, ...]]:
         raise ValueError(f"partitions must be at least 1, not {partitions}")
     groups = _Groups(c.customer_id for c in data.customers)
     for subs in data.subscriptions_by_line.values():
-        for other in subs[1:]:
-            groups.union(subs[0].customer_id, other.customer_id)
+        if len(subs) > 1:  # a line that moved: rare, so the common case costs one len()
+            for other in subs[1:]:
+                groups.union(subs[0].customer_id, other.customer_id)
     members: dict[str, list[str]] = {}
     for c in data.customers:
         members.setdefault(groups.find(c.customer_id), []).append(c.customer_id)
+    by_customer = data.subscriptions_by_customer
     weight = {
-        root: sum(len(data.subscriptions_by_customer.get(cid, ())) for cid in ids) or 1
+        root: (
+            len(by_customer.get(ids[0], ()))
+            if len(ids) == 1
+            else sum(len(by_customer.get(cid, ())) for cid in ids)
+        )
+        or 1
         for root, ids in members.items()
     }
     bins: list[list[str]] = [[] for _ in range(partitions)]
@@ -121,8 +129,9 @@ def split_dataset(data: DataSet, partitions: int) -> list[DataSlice]:
 
     def put(table: str, items: Sequence[object], key: str) -> None:
         bucket = buckets[table]
+        owner = attrgetter(key)
         for item in items:
-            bucket[where[getattr(item, key)]].append(item)
+            bucket[where[owner(item)]].append(item)
 
     put("customers", data.customers, "customer_id")
     put("sites", data.sites, "customer_id")
@@ -130,14 +139,15 @@ def split_dataset(data: DataSet, partitions: int) -> list[DataSlice]:
     put("subscriptions", data.subscriptions, "customer_id")
     put("one_shots", data.one_shots, "customer_id")
     put("discounts", data.discounts, "customer_id")
-    owner = {s.subscription_id: where[s.customer_id] for s in data.subscriptions}
+    # Lookups through the data set's own indexes: no table over every subscription or line
+    # is built for the few quantity changes, nor when there is no usage.
+    subscriptions = data.subscriptions_by_id
     for change in data.quantity_changes:
-        buckets["quantity_changes"][owner[change.subscription_id]].append(change)
-    line_part = {
-        line: where[subs[0].customer_id] for line, subs in data.subscriptions_by_line.items()
-    }
+        buckets["quantity_changes"][where[subscriptions[change.subscription_id].customer_id]].append(change)
+    by_line = data.subscriptions_by_line
     for record in data.usage:
-        buckets["usage"][line_part.get(record.line_id, count - 1)].append(record)
+        subs = by_line.get(record.line_id)
+        buckets["usage"][where[subs[0].customer_id] if subs else count - 1].append(record)
     slices = [
         DataSlice(i, **{name: tuple(lists[i]) for name, lists in buckets.items()})  # type: ignore[arg-type]
         for i in range(count)
