@@ -132,6 +132,10 @@ class Period:
     def __str__(self) -> str:
         return f"[{self.start.isoformat()}, {self.end.isoformat()})"
 
+    def __reduce__(self) -> tuple[type[Period], tuple[date, date]]:
+        # Compiled by mypyc, a frozen dataclass cannot be unpickled field by field.
+        return (Period, (self.start, self.end))
+
 
 _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _MONTH_RE = re.compile(r"([0-9]{4})-([0-9]{2})")

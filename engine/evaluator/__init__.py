@@ -6,4 +6,4 @@ Its hot modules run compiled by mypyc when a build of these very sources exists
 
 from engine.evaluator.native import activate
 
-activate(__path__)
+activate(__path__, "engine.evaluator")

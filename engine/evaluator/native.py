@@ -1,15 +1,17 @@
 """The evaluator's hot modules compiled to C with mypyc, used when built for the sources at hand.
 
-The run's inner loops (recurring charges, discounts, invoices) are plain typed Python; mypyc
-compiles those same sources to a C extension that runs them 1.25-1.4x faster. Nothing else
-changes: the pure-Python modules stay the reference, and a test bills the same data with both
-and compares the results byte for byte (tests/engine/test_native.py).
+The run's inner loops (recurring charges, discounts, invoices, and the calendar's periods they
+build by the hundred thousand) are plain typed Python; mypyc compiles those same sources to a C
+extension that runs them faster (bench/SIMULATE.md). Nothing else changes: the pure-Python
+modules stay the reference, and a test bills the same data with both and compares the results
+byte for byte (tests/engine/test_native.py).
 
 - `build()` compiles `COMPILED` (it needs mypy and a C compiler) into
   `<sys.prefix>/bareme-native/<digest>/`; `python3 dev.py` runs it whenever the sources change
   (`python3 dev.py build` alone). Without a compiler the engine runs in pure Python, slower.
-- `activate(package_path)`, called by `engine/evaluator/__init__.py`, puts that folder first on
-  the package's search path when it holds a build of exactly the current sources: `digest()`
+- `activate(package_path, package)`, called by `engine/__init__.py` and
+  `engine/evaluator/__init__.py`, puts the build's folder of the package first on its search
+  path when it holds a build of exactly the current sources: `digest()`
   covers every module of `engine/` and `dsl/`, because compiled code checks at run time the
   types it was compiled against, and calls the other compiled modules directly. A stale build
   is never loaded, a source edit falls back to pure Python until the next build.
@@ -38,6 +40,7 @@ COMPILED = (
     "engine/evaluator/invoicing.py",
     "engine/evaluator/recurring.py",
     "engine/evaluator/run.py",
+    "engine/calendar.py",
 )
 
 _state = {"active": False}
@@ -67,11 +70,11 @@ def is_active() -> bool:
     return _state["active"]
 
 
-def activate(package_path: list[str]) -> bool:
+def activate(package_path: list[str], package: str) -> bool:
+    """Put the build's folder of `package` first on its search path (see the module's doc)."""
     if os.environ.get("BAREME_NATIVE", "1") == "0":
         return False
     folder = build_dir()
-    package = folder / "engine" / "evaluator"
     if not (folder / "COMPLETE").exists():
         if os.environ.get("BAREME_REQUIRE_NATIVE") == "1":
             raise ImportError(
@@ -90,7 +93,7 @@ def activate(package_path: list[str]) -> bool:
             module = module_from_spec(spec)
             spec.loader.exec_module(module)
             sys.modules[name] = module
-    package_path.insert(0, str(package))
+    package_path.insert(0, str(folder.joinpath(*package.split("."))))
     _state["active"] = True
     return True
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from engine import calendar
 from engine.evaluator import native
 from engine.evaluator import run as evaluator_run
 
@@ -66,7 +67,8 @@ def _bill_digest(pure: bool, fractions: str = "quicktions") -> dict[str, object]
 def test_compiled_and_pure_python_bill_alike() -> None:
     if not native.is_active():
         pytest.skip("the compiled evaluator is not built (python3 dev.py build)")
-    assert evaluator_run.__file__ is not None and not evaluator_run.__file__.endswith(".py")
+    for module in (evaluator_run, calendar):  # in both packages the build serves
+        assert module.__file__ is not None and not module.__file__.endswith(".py")
     compiled, pure = _bill_digest(pure=False), _bill_digest(pure=True)
     assert compiled["native"] is True and pure["native"] is False
     assert isinstance(compiled["lines"], int) and compiled["lines"] > 5000  # a real comparison
@@ -95,12 +97,15 @@ def test_only_a_complete_build_of_these_sources_is_loaded(fake_builds: Path) -> 
     path: list[str] = ["/src/engine/evaluator"]
     (fake_builds / "0123456789abcdef0123").mkdir()  # another version of the sources
     (fake_builds / "0123456789abcdef0123" / "COMPLETE").write_text("x")
-    assert native.activate(path) is False
+    assert native.activate(path, "engine.evaluator") is False
     (fake_builds / key).mkdir()  # being built: not complete yet
-    assert native.activate(path) is False and path == ["/src/engine/evaluator"]
+    assert native.activate(path, "engine.evaluator") is False and path == ["/src/engine/evaluator"]
     (fake_builds / key / "COMPLETE").write_text(key)
-    assert native.activate(path) is True
+    assert native.activate(path, "engine.evaluator") is True
     assert path == [str(fake_builds / key / "engine" / "evaluator"), "/src/engine/evaluator"]
+    engine_path: list[str] = ["/src/engine"]  # the package of the compiled calendar
+    assert native.activate(engine_path, "engine") is True
+    assert engine_path == [str(fake_builds / key / "engine"), "/src/engine"]
     assert not any(p.startswith(str(fake_builds)) for p in sys.path)  # see the test below
 
 
@@ -108,12 +113,12 @@ def test_switched_off_or_required(fake_builds: Path, monkeypatch: pytest.MonkeyP
     key = native.digest()
     monkeypatch.setenv("BAREME_REQUIRE_NATIVE", "1")
     with pytest.raises(ImportError, match="no compiled evaluator"):
-        native.activate([])
+        native.activate([], "engine.evaluator")
     (fake_builds / key).mkdir()
     (fake_builds / key / "COMPLETE").write_text(key)
     monkeypatch.setenv("BAREME_NATIVE", "0")  # off wins over required: the pure-Python pass
     path: list[str] = []
-    assert native.activate(path) is False and path == []
+    assert native.activate(path, "engine.evaluator") is False and path == []
 
 
 def test_the_digest_follows_every_engine_and_language_source(
@@ -140,7 +145,7 @@ def test_a_failed_build_leaves_nothing_to_load(
     assert native.build() == 1
     assert "no_such_module" in capsys.readouterr().err  # mypyc's own message, shown
     assert list(fake_builds.iterdir()) == []  # no build, no half-built folder
-    assert native.activate([]) is False
+    assert native.activate([], "engine") is False
 
 
 SPAWNED = """
