@@ -21,10 +21,8 @@ from __future__ import annotations
 import calendar as _stdlib_calendar
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from enum import StrEnum
-from functools import cached_property
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 __all__ = [
@@ -58,35 +56,93 @@ def _day_label(d: date, *, with_month: bool = True, with_year: bool = True) -> s
     return " ".join(parts)
 
 
-@dataclass(frozen=True, order=True)
 class Period:
-    """A non-empty half-open date interval ``[start, end)``."""
+    """A non-empty half-open date interval ``[start, end)``, ordered by (start, end).
 
-    start: date
-    end: date
+    Written out rather than a frozen dataclass: a run builds hundreds of thousands, and mypyc
+    compiles this class (engine.evaluator.native) to a native one only when its constructor,
+    comparisons and hash are plain methods. Read-only: ``start`` and ``end`` are properties."""
 
-    def __post_init__(self) -> None:
-        for name in ("start", "end"):
-            value = getattr(self, name)
-            if isinstance(value, datetime) or not isinstance(value, date):
-                raise TypeError(f"Period.{name} must be a date, not {type(value).__name__}")
-        if self.end <= self.start:
-            raise ValueError(f"empty period: end {self.end} is not after start {self.start}")
+    __slots__ = ("_start", "_end", "_days", "_last_day")
+
+    def __init__(self, start: date, end: date) -> None:
+        if type(start) is not date or type(end) is not date:  # the common case costs two checks
+            for name, value in (("start", start), ("end", end)):
+                if isinstance(value, datetime) or not isinstance(value, date):
+                    raise TypeError(f"Period.{name} must be a date, not {type(value).__name__}")
+        if end <= start:
+            raise ValueError(f"empty period: end {end} is not after start {start}")
+        self._start = start
+        self._end = end
+        # Computed when first asked (most periods never are), then kept.
+        self._days = -1
+        self._last_day: date | None = None
+
+    @property
+    def start(self) -> date:
+        return self._start
+
+    @property
+    def end(self) -> date:
+        return self._end
+
+    @property
+    def days(self) -> int:
+        if self._days < 0:
+            self._days = (self._end - self._start).days
+        return self._days
+
+    @property
+    def last_day(self) -> date:
+        """Inclusive end (the last day served/billed)."""
+        last = self._last_day
+        if last is None:
+            last = self._last_day = self._end - _ONE_DAY
+        return last
 
     @classmethod
     def from_inclusive(cls, first_day: date, last_day: date) -> Period:
         """The period from ``first_day`` to ``last_day``, both included."""
         return cls(first_day, last_day + _ONE_DAY)
 
-    # Cached: a run asks every period for them once per line (one shared date per period).
-    @cached_property
-    def days(self) -> int:
-        return (self.end - self.start).days
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Period):
+            return NotImplemented
+        return self._start == other._start and self._end == other._end
 
-    @cached_property
-    def last_day(self) -> date:
-        """Inclusive end (the last day served/billed)."""
-        return self.end - _ONE_DAY
+    def __ne__(self, other: object) -> bool:
+        if not isinstance(other, Period):
+            return NotImplemented
+        return self._start != other._start or self._end != other._end
+
+    def __hash__(self) -> int:
+        return hash((self._start, self._end))
+
+    def __lt__(self, other: Period) -> bool:
+        if not isinstance(other, Period):
+            return NotImplemented
+        return (self._start, self._end) < (other._start, other._end)
+
+    def __le__(self, other: Period) -> bool:
+        if not isinstance(other, Period):
+            return NotImplemented
+        return (self._start, self._end) <= (other._start, other._end)
+
+    def __gt__(self, other: Period) -> bool:
+        if not isinstance(other, Period):
+            return NotImplemented
+        return (self._start, self._end) > (other._start, other._end)
+
+    def __ge__(self, other: Period) -> bool:
+        if not isinstance(other, Period):
+            return NotImplemented
+        return (self._start, self._end) >= (other._start, other._end)
+
+    def __repr__(self) -> str:
+        return f"Period(start={self._start!r}, end={self._end!r})"
+
+    def __reduce__(self) -> tuple[type[Period], tuple[date, date]]:
+        return (Period, (self._start, self._end))
 
     def contains(self, d: date) -> bool:
         return self.start <= d < self.end
@@ -131,10 +187,6 @@ class Period:
 
     def __str__(self) -> str:
         return f"[{self.start.isoformat()}, {self.end.isoformat()})"
-
-    def __reduce__(self) -> tuple[type[Period], tuple[date, date]]:
-        # Compiled by mypyc, a frozen dataclass cannot be unpickled field by field.
-        return (Period, (self.start, self.end))
 
 
 _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")

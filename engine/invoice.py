@@ -93,15 +93,23 @@ class InvoiceLine(NamedTuple):
         }
 
 
+# The setters of BaseModel's slots, called directly: `object.__setattr__` looks each one up
+# by name, which is most of the cost of building a model the engine computed itself.
+_set_dict = BaseModel.__dict__["__dict__"].__set__
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
+
+
 def _trusted(cls: type[_M], values: dict[str, Any]) -> _M:
     """A model from values the engine computed itself, every field given: what
     `model_construct` does, without its per-field alias and default lookups (a run builds tens
     of thousands of invoices)."""
-    model = cls.__new__(cls)
-    object.__setattr__(model, "__dict__", values)
-    object.__setattr__(model, "__pydantic_fields_set__", set(values))
-    object.__setattr__(model, "__pydantic_extra__", None)
-    object.__setattr__(model, "__pydantic_private__", None)
+    model = object.__new__(cls)
+    _set_dict(model, values)
+    _set_fields_set(model, set(values))
+    _set_extra(model, None)
+    _set_private(model, None)
     return model
 
 
@@ -156,8 +164,8 @@ class Invoice(BaseModel):
     @classmethod
     def trusted(cls, **values: Any) -> Invoice:
         """An invoice the engine built (no validation); every field must be given."""
-        if values.keys() != cls.model_fields.keys():
-            raise TypeError(f"Invoice.trusted needs every field: {sorted(cls.model_fields.keys() ^ values.keys())}")
+        if values.keys() != _INVOICE_KEYS:  # a constant: `model_fields` costs a lookup per call
+            raise TypeError(f"Invoice.trusted needs every field: {sorted(_INVOICE_KEYS ^ values.keys())}")
         return _trusted(cls, values)
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
@@ -244,6 +252,7 @@ class RunResult(BaseModel):
 
 
 _INVOICE_FIELDS = tuple(Invoice.model_fields)
+_INVOICE_KEYS = dict.fromkeys(_INVOICE_FIELDS).keys()
 _invoice_values = itemgetter(*_INVOICE_FIELDS)
 _vat_subtotal = VatSubtotal.trusted
 
