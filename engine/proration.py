@@ -16,7 +16,6 @@ Contract:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
@@ -40,19 +39,53 @@ class ProrationMethod(StrEnum):
     NONE = "none"
 
 
-@dataclass(frozen=True)
 class ProrationPolicy:
-    name: str
-    method: ProrationMethod
-    minimum_days: int = 0
+    """A named proration: its method and the minimum of days a partial service counts.
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.method, ProrationMethod):
-            object.__setattr__(self, "method", ProrationMethod(self.method))
-        if isinstance(self.minimum_days, bool) or not isinstance(self.minimum_days, int):
+    Written out rather than a frozen dataclass, as `Period` (engine/calendar.py): mypyc
+    compiles this module. Read-only; `method` also takes the method's name."""
+
+    __slots__ = ("_name", "_method", "_minimum_days")
+
+    def __init__(self, name: str, method: ProrationMethod | str, minimum_days: int = 0) -> None:
+        if isinstance(minimum_days, bool) or not isinstance(minimum_days, int):
             raise TypeError("minimum_days must be an integer")
-        if self.minimum_days < 0:
-            raise ValueError(f"minimum_days must be >= 0, not {self.minimum_days}")
+        if minimum_days < 0:
+            raise ValueError(f"minimum_days must be >= 0, not {minimum_days}")
+        self._name = name
+        self._method = method if isinstance(method, ProrationMethod) else ProrationMethod(method)
+        self._minimum_days = minimum_days
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def method(self) -> ProrationMethod:
+        return self._method
+
+    @property
+    def minimum_days(self) -> int:
+        return self._minimum_days
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ProrationPolicy):
+            return NotImplemented
+        return (self._name, self._method, self._minimum_days) == (other._name, other._method, other._minimum_days)
+
+    def __ne__(self, other: object) -> bool:
+        if not isinstance(other, ProrationPolicy):
+            return NotImplemented
+        return not self == other
+
+    def __hash__(self) -> int:
+        return hash((self._name, self._method, self._minimum_days))
+
+    def __repr__(self) -> str:
+        return f"ProrationPolicy(name={self._name!r}, method={self._method!r}, minimum_days={self._minimum_days!r})"
+
+    def __reduce__(self) -> tuple[type[ProrationPolicy], tuple[str, ProrationMethod, int]]:
+        return (ProrationPolicy, (self._name, self._method, self._minimum_days))
 
 
 def days_30_position(d: date) -> int:
@@ -67,50 +100,45 @@ def day_count(method: ProrationMethod, period: Period) -> int:
     return period.days
 
 
-@dataclass(frozen=True)
-class _Share:
-    served: int  # days counted for the service (after the minimum)
-    total: int  # days of the billing period
-    raw: int  # days counted before the minimum
-    minimum_applied: bool
-
-
-def _share(policy: ProrationPolicy, billing_period: Period, served: Period) -> _Share:
+def _share(policy: ProrationPolicy, billing_period: Period, served: Period) -> tuple[int, int, int, bool]:
+    """(days counted, days of the billing period, days served before the minimum, whether the
+    minimum applied)."""
     inside = billing_period.intersect(served)
-    total = day_count(policy.method, billing_period)
+    method = policy.method
+    total = day_count(method, billing_period)
     if inside is None:
-        return _Share(0, total, 0, False)
-    if policy.method is ProrationMethod.NONE:
-        return _Share(total, total, inside.days, False)
-    raw = day_count(policy.method, inside)
+        return (0, total, 0, False)
+    if method is ProrationMethod.NONE:
+        return (total, total, inside.days, False)
+    raw = day_count(method, inside)
     counted = raw
     minimum_applied = False
     if inside != billing_period and raw < policy.minimum_days:
         counted = min(policy.minimum_days, total)
         minimum_applied = counted > raw
-    return _Share(counted, total, raw, minimum_applied)
+    return (counted, total, raw, minimum_applied)
 
 
 def served_fraction(policy: ProrationPolicy, billing_period: Period, served: Period) -> Fraction:
     """Exact share of ``billing_period`` billed for service over ``served``."""
-    share = _share(policy, billing_period, served)
-    if share.total == 0:
+    counted, total, _, _ = _share(policy, billing_period, served)
+    if total == 0:
         # Degenerate days_30 period (e.g. [Jan 31, Feb 1)): served means fully served.
         return Fraction(1) if billing_period.intersect(served) is not None else Fraction(0)
-    return min(Fraction(share.served, share.total), Fraction(1))
+    return min(Fraction(counted, total), Fraction(1))
 
 
 def served_days(policy: ProrationPolicy, billing_period: Period, served: Period) -> int:
     """Days counted for ``served`` in ``billing_period`` (numerator of the fraction)."""
-    return _share(policy, billing_period, served).served
+    return _share(policy, billing_period, served)[0]
 
 
 def describe_fraction(policy: ProrationPolicy, billing_period: Period, served: Period) -> str:
     """Explain the fraction for an invoice line, e.g. ``19/30 days``."""
-    share = _share(policy, billing_period, served)
+    counted, total, raw, minimum_applied = _share(policy, billing_period, served)
     if policy.method is ProrationMethod.NONE:
-        return "whole period" if share.served else "not served"
-    text = f"{share.served}/{share.total} days"
-    if share.minimum_applied:
-        text += f" (minimum {policy.minimum_days} days, {share.raw} served)"
+        return "whole period" if counted else "not served"
+    text = f"{counted}/{total} days"
+    if minimum_applied:
+        text += f" (minimum {policy.minimum_days} days, {raw} served)"
     return text

@@ -41,6 +41,7 @@ COMPILED = (
     "engine/evaluator/recurring.py",
     "engine/evaluator/run.py",
     "engine/calendar.py",
+    "engine/proration.py",
 )
 
 _state = {"active": False}
