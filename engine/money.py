@@ -14,15 +14,19 @@ Contract:
 
 from __future__ import annotations
 
-import decimal
-import fractions
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
-from enum import StrEnum
 
-from dsl.exact import Fraction
+from engine.rounding import (
+    DEFAULT_LINE_ROUNDING,
+    RoundingMode,
+    RoundingRule,
+    as_fraction,
+    round_rational,
+    to_decimal,
+)
 
 __all__ = [
     "DEFAULT_LINE_ROUNDING",
@@ -36,161 +40,6 @@ __all__ = [
     "sum_money",
     "to_decimal",
 ]
-
-
-class RoundingMode(StrEnum):
-    """How a value halfway (or not) between two multiples of the step is rounded."""
-
-    HALF_UP = "half_up"  # ties away from zero (the usual commercial rounding)
-    HALF_EVEN = "half_even"  # ties to the even multiple (banker's rounding)
-    HALF_DOWN = "half_down"  # ties towards zero
-    DOWN = "down"  # towards zero (truncation)
-    UP = "up"  # away from zero
-    CEILING = "ceiling"  # towards +infinity
-    FLOOR = "floor"  # towards -infinity
-
-    @property
-    def decimal_constant(self) -> str:
-        """The matching ``decimal.ROUND_*`` constant."""
-        return _DECIMAL_CONSTANTS[self]
-
-
-_DECIMAL_CONSTANTS: dict[RoundingMode, str] = {
-    RoundingMode.HALF_UP: decimal.ROUND_HALF_UP,
-    RoundingMode.HALF_EVEN: decimal.ROUND_HALF_EVEN,
-    RoundingMode.HALF_DOWN: decimal.ROUND_HALF_DOWN,
-    RoundingMode.DOWN: decimal.ROUND_DOWN,
-    RoundingMode.UP: decimal.ROUND_UP,
-    RoundingMode.CEILING: decimal.ROUND_CEILING,
-    RoundingMode.FLOOR: decimal.ROUND_FLOOR,
-}
-
-
-def as_fraction(x: Decimal | Fraction | int) -> Fraction:
-    """Convert an exact number to a Fraction, refusing floats and non-finite decimals."""
-    if isinstance(x, bool | float):
-        raise TypeError(f"money values must be Decimal, Fraction or int, not {type(x).__name__}")
-    if isinstance(x, Fraction):
-        return x
-    if isinstance(x, int):
-        return Fraction(x)
-    if isinstance(x, fractions.Fraction):  # the standard library's, from a caller (dsl.exact)
-        return Fraction(x.numerator, x.denominator)
-    if isinstance(x, Decimal):
-        if not x.is_finite():
-            raise ValueError(f"not a finite number: {x}")
-        return Fraction(x)
-    raise TypeError(f"money values must be Decimal, Fraction or int, not {type(x).__name__}")
-
-
-def round_rational(q: Fraction, mode: RoundingMode) -> int:
-    """Round the rational ``q`` to an integer with ``mode``, exactly."""
-    return round_ratio(q.numerator, q.denominator, mode)
-
-
-def round_ratio(num: int, den: int, mode: RoundingMode) -> int:
-    """Round ``num / den`` (``den > 0``) to an integer with ``mode``, exactly."""
-    if den == 1:
-        return num
-    sign = -1 if num < 0 else 1
-    mag = abs(num)
-    if mode is RoundingMode.FLOOR:
-        return num // den
-    if mode is RoundingMode.CEILING:
-        return -(-num // den)
-    if mode is RoundingMode.DOWN:
-        return sign * (mag // den)
-    if mode is RoundingMode.UP:
-        return sign * -(-mag // den)
-    # Half modes: compare the remainder of |q| with one half.
-    whole, rest = divmod(mag, den)
-    twice = 2 * rest
-    if twice > den:
-        rounded = whole + 1
-    elif twice < den:
-        rounded = whole
-    elif mode is RoundingMode.HALF_UP:
-        rounded = whole + 1
-    elif mode is RoundingMode.HALF_DOWN:
-        rounded = whole
-    else:  # HALF_EVEN: the even neighbour (sign does not matter for parity)
-        rounded = whole if whole % 2 == 0 else whole + 1
-    return sign * rounded
-
-
-_TEN_POW = {k: 10**k for k in range(0, 19)}
-_POWERS_OF_TEN = {-k: Decimal(1).scaleb(-k) for k in range(0, 19)} | {
-    k: Decimal(1).scaleb(k) for k in range(1, 19)
-}
-
-
-@dataclass(frozen=True)
-class RoundingRule:
-    """Round to a multiple of ``step`` (e.g. 0.01, 0.0001, 0.05, 1) with ``mode``."""
-
-    step: Decimal
-    mode: RoundingMode
-    # k when the step is 10**-k (0.01, 0.0001, 1...): the integer fast path; else None.
-    _places: int | None = field(default=None, init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.step, Decimal) or isinstance(self.step, bool):
-            raise TypeError(f"rounding step must be a Decimal, not {type(self.step).__name__}")
-        if not self.step.is_finite() or self.step <= 0:
-            raise ValueError(f"rounding step must be a positive decimal, not {self.step}")
-        if not isinstance(self.mode, RoundingMode):
-            object.__setattr__(self, "mode", RoundingMode(self.mode))
-        exponent = self.step.as_tuple().exponent
-        if isinstance(exponent, int) and exponent <= 0 and self.step == _POWERS_OF_TEN.get(exponent):
-            object.__setattr__(self, "_places", -exponent)
-
-    def apply(self, x: Decimal | Fraction | int) -> Decimal:
-        """Round ``x`` to a multiple of the step; the result has the step's exponent."""
-        places = self._places
-        if places is not None and type(x) is Fraction:
-            # Hot path (a line amount in cents): integers only, no intermediate Fraction.
-            n = round_ratio(x.numerator * _TEN_POW[places], x.denominator, self.mode)
-            return Decimal(f"{n}E-{places}")
-        return self._apply_slow(x)
-
-    def apply_ratio(self, num: int, den: int) -> Decimal:
-        """Round ``num / den`` (``den > 0``): ``apply(Fraction(num, den))`` without the Fraction
-        on the fast path."""
-        places = self._places
-        if places is not None:
-            return Decimal(f"{round_ratio(num * _TEN_POW[places], den, self.mode)}E-{places}")
-        return self._apply_slow(Fraction(num, den))
-
-    def _apply_slow(self, x: Decimal | Fraction | int) -> Decimal:
-        exponent = self.step.as_tuple().exponent
-        if isinstance(exponent, int) and self.step == _POWERS_OF_TEN.get(exponent):
-            # Fast path (steps 0.01, 0.0001...): integer arithmetic, and a Decimal built from
-            # text, which is exact whatever the context's precision.
-            assert isinstance(exponent, int)
-            q = as_fraction(x) * _TEN_POW[-exponent] if exponent < 0 else as_fraction(x) / _TEN_POW[exponent]
-            return Decimal(f"{round_rational(q, self.mode)}E{exponent}")
-        multiples = round_rational(as_fraction(x) / Fraction(self.step), self.mode)
-        digits = len(str(abs(multiples))) + len(self.step.as_tuple().digits) + 2
-        with decimal.localcontext() as ctx:
-            ctx.prec = max(digits, 28)
-            ctx.traps[decimal.Inexact] = True
-            return Decimal(multiples) * self.step
-
-    def describe(self) -> str:
-        """Human description, e.g. ``HALF_UP to 0.01``."""
-        return f"{self.mode.name} to {self.step:f}"
-
-
-DEFAULT_LINE_ROUNDING = RoundingRule(Decimal("0.01"), RoundingMode.HALF_UP)
-
-
-def to_decimal(
-    x: Decimal | Fraction | int,
-    places: int = 2,
-    mode: RoundingMode = RoundingMode.HALF_UP,
-) -> Decimal:
-    """Round an exact value to ``places`` decimal places (``places`` may be 0 or negative)."""
-    return RoundingRule(Decimal(1).scaleb(-places), mode).apply(x)
 
 
 _DECIMAL_RE = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")

@@ -150,7 +150,7 @@ def _ratio_to_decimal(num: int, den: int, places: int) -> Decimal:
     if d == 1 and max(twos, fives) <= places:
         scale = max(twos, fives)
         return (Decimal(num * (10**scale) // den)).scaleb(-scale)
-    from engine.money import RoundingMode, round_ratio
+    from engine.rounding import RoundingMode, round_ratio
 
     return Decimal(f"{round_ratio(num * 10**places, den, RoundingMode.HALF_UP)}E-{places}")
 

@@ -42,6 +42,7 @@ COMPILED = (
     "engine/evaluator/run.py",
     "engine/calendar.py",
     "engine/proration.py",
+    "engine/rounding.py",
 )
 
 _state = {"active": False}

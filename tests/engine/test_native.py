@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import calendar, proration
+from engine import calendar, proration, rounding
 from engine.evaluator import native
 from engine.evaluator import run as evaluator_run
 
@@ -67,7 +67,7 @@ def _bill_digest(pure: bool, fractions: str = "quicktions") -> dict[str, object]
 def test_compiled_and_pure_python_bill_alike() -> None:
     if not native.is_active():
         pytest.skip("the compiled evaluator is not built (python3 dev.py build)")
-    for module in (evaluator_run, calendar, proration):  # in both packages the build serves
+    for module in (evaluator_run, calendar, proration, rounding):  # both packages the build serves
         assert module.__file__ is not None and not module.__file__.endswith(".py")
     compiled, pure = _bill_digest(pure=False), _bill_digest(pure=True)
     assert compiled["native"] is True and pure["native"] is False
