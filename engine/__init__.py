@@ -1,6 +1,6 @@
 """The billing engine: calendar, money, catalogue, data model, evaluator and store.
 
-Its hottest helpers (calendar, money, proration) run compiled with the evaluator when a build
+Its hottest helpers (calendar, proration, rounding) run compiled with the evaluator when a build
 of these very sources exists (`engine.evaluator.native`).
 """
 

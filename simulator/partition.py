@@ -99,13 +99,7 @@ def plan_partitions(data: DataSet, partitions: int) -> list[tuple[str, ...]]:
         members.setdefault(groups.find(c.customer_id), []).append(c.customer_id)
     by_customer = data.subscriptions_by_customer
     weight = {
-        root: (
-            len(by_customer.get(ids[0], ()))
-            if len(ids) == 1
-            else sum(len(by_customer.get(cid, ())) for cid in ids)
-        )
-        or 1
-        for root, ids in members.items()
+        root: sum(len(by_customer.get(cid, ())) for cid in ids) or 1 for root, ids in members.items()
     }
     bins: list[list[str]] = [[] for _ in range(partitions)]
     heap = [(0, i) for i in range(partitions)]
