@@ -110,11 +110,6 @@ class Period:
             return NotImplemented
         return self._start == other._start and self._end == other._end
 
-    def __ne__(self, other: object) -> bool:
-        if not isinstance(other, Period):
-            return NotImplemented
-        return self._start != other._start or self._end != other._end
-
     def __hash__(self) -> int:
         return hash((self._start, self._end))
 

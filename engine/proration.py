@@ -73,11 +73,6 @@ class ProrationPolicy:
             return NotImplemented
         return (self._name, self._method, self._minimum_days) == (other._name, other._method, other._minimum_days)
 
-    def __ne__(self, other: object) -> bool:
-        if not isinstance(other, ProrationPolicy):
-            return NotImplemented
-        return not self == other
-
     def __hash__(self) -> int:
         return hash((self._name, self._method, self._minimum_days))
 

@@ -153,11 +153,6 @@ class RoundingRule:
             return NotImplemented
         return self._step == other._step and self._mode is other._mode
 
-    def __ne__(self, other: object) -> bool:
-        if not isinstance(other, RoundingRule):
-            return NotImplemented
-        return not self == other
-
     def __hash__(self) -> int:
         return hash((self._step, self._mode))
 
